@@ -1,0 +1,40 @@
+"""unleash-wizard: where Microsoft Entra ID provisions users and groups over SCIM 2.0."""
+
+from pathlib import Path
+
+from flask import Flask
+
+from . import config
+from . import extensions
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Return the configured application."""
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(ROOT / "instance"),
+        instance_relative_config=True,
+    )
+    app.config.from_object(config.Defaults)
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+        config.from_environment(app.config)
+    else:
+        app.config.update(test_config)
+    config.finalize(app.config, Path(app.instance_path))
+
+    extensions.init_app(app)
+
+    from . import cli
+    from . import health
+    from .api import scim
+
+    scim.init_app(app)
+    extensions.csrf.exempt(scim.bp)
+    app.register_blueprint(health.bp)
+    cli.init_app(app)
+    return app

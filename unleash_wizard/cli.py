@@ -1,0 +1,187 @@
+"""Command-line tools: ``flask scim enable|disable`` and ``flask scim token create|list|revoke``."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import SQLAlchemyError
+
+from .extensions import db
+from .store import audit
+from .store import settings
+from .store import tokens
+from .store.models import ScimToken
+from .store.models import utcnow
+
+ACTOR = "cli"
+# Long enough for any real rotation policy, short enough that the date stays valid.
+MAX_EXPIRES_DAYS = 36500
+
+scim_cli = AppGroup("scim", help="Switch SCIM provisioning on or off and manage its tokens.")
+token_cli = AppGroup("token", help="Create, list and revoke SCIM bearer tokens.")
+scim_cli.add_command(token_cli)
+
+
+def init_app(app: Flask) -> None:
+    """Register the command groups on app."""
+    app.cli.add_command(scim_cli)
+
+
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """Turn a database failure into a one-line error instead of a traceback."""
+    try:
+        yield
+    except SQLAlchemyError as error:
+        db.session.rollback()
+        reason = str(error.orig if getattr(error, "orig", None) else error).splitlines()[0]
+        raise click.ClickException(
+            f"The database could not be used: {reason}\n"
+            "Check DATABASE_URL and run `flask --app app db upgrade`."
+        ) from None
+
+
+def format_time(moment: datetime | None, empty: str = "-") -> str:
+    """Return moment as 'YYYY-MM-DD HH:MM UTC', or empty when there is none."""
+    moment = tokens.aware(moment)
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else empty
+
+
+def token_status(token: ScimToken) -> str:
+    """Return 'live', 'revoked' or 'expired'."""
+    if token.revoked_at is not None:
+        return "revoked"
+    return "live" if tokens.is_live(token) else "expired"
+
+
+@scim_cli.command("enable")
+def enable():
+    """Switch SCIM provisioning on."""
+    session = db.session
+    with database_errors():
+        if settings.scim_enabled(session):
+            audit.record(session, ACTOR, "scim.enable", "already on")
+            session.commit()
+            click.echo("SCIM provisioning was already on.")
+        else:
+            settings.put(session, settings.SCIM_ENABLED, True)
+            settings.put(session, settings.SCIM_ENABLED_AT, utcnow().isoformat())
+            audit.record(session, ACTOR, "scim.enable", "SCIM provisioning switched on")
+            session.commit()
+            click.echo("SCIM provisioning is on: /scim/v2 accepts requests with a live token.")
+        if not any(tokens.is_live(token) for token in tokens.listing(session)):
+            click.echo("There is no live token yet: flask scim token create --name NAME")
+
+
+@scim_cli.command("disable")
+def disable():
+    """Pause SCIM provisioning; tokens and provisioned data are kept."""
+    session = db.session
+    with database_errors():
+        if not settings.scim_enabled(session):
+            audit.record(session, ACTOR, "scim.disable", "already off")
+            session.commit()
+            click.echo("SCIM provisioning was already off.")
+            return
+        settings.put(session, settings.SCIM_ENABLED, False)
+        audit.record(session, ACTOR, "scim.disable", "SCIM provisioning paused")
+        session.commit()
+    click.echo(
+        "SCIM provisioning is paused: /scim/v2 answers 403. "
+        "Tokens, users and groups are kept; `flask scim enable` resumes."
+    )
+
+
+@token_cli.command("create")
+@click.option("--name", required=True, help="A label for the token, such as 'entra'.")
+@click.option(
+    "--expires-days",
+    type=click.IntRange(min=1, max=MAX_EXPIRES_DAYS),
+    default=None,
+    help="Days until the token expires (default: never).",
+)
+def create_token(name: str, expires_days: int | None):
+    """Create a token and print its secret, once, on the last line."""
+    session = db.session
+    with database_errors():
+        try:
+            issued = tokens.issue(session, name, expires_days)
+        except tokens.TokenError as error:
+            session.rollback()
+            raise click.ClickException(str(error)) from None
+        except IntegrityError:
+            # Another process took the name between the check and the insert.
+            session.rollback()
+            raise click.ClickException(f"A token called '{name.strip()}' already exists") from None
+        token = issued.token
+        expires = format_time(token.expires_at, "never")
+        audit.record(
+            session,
+            ACTOR,
+            "token.create",
+            f"token '{token.name}' (prefix {token.prefix}), expires {expires}",
+        )
+        session.commit()
+        enabled = settings.scim_enabled(session)
+    click.echo(f"Created SCIM token '{token.name}' (expires {expires}).")
+    if not enabled:
+        click.echo("SCIM provisioning is off; switch it on with `flask scim enable`.")
+    click.echo(
+        "Paste it into Entra as the Secret Token. It is shown only now; only its hash is kept."
+    )
+    click.echo(issued.secret)
+
+
+@token_cli.command("list")
+def list_tokens():
+    """List tokens (name, prefix, dates, status), never their secrets."""
+    with database_errors():
+        rows = tokens.listing(db.session)
+    if not rows:
+        click.echo("No SCIM tokens. Create one with: flask scim token create --name NAME")
+        return
+    header = ("NAME", "PREFIX", "CREATED", "LAST USED", "EXPIRES", "STATUS")
+    table = [header] + [
+        (
+            token.name,
+            token.prefix + "...",
+            format_time(token.created_at),
+            format_time(token.last_used_at, "never"),
+            format_time(token.expires_at, "never"),
+            token_status(token),
+        )
+        for token in rows
+    ]
+    widths = [max(len(row[column]) for row in table) for column in range(len(header))]
+    for row in table:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+@token_cli.command("revoke")
+@click.argument("name")
+def revoke_token(name: str):
+    """Revoke the token called NAME; the next request with it is refused."""
+    session = db.session
+    with database_errors():
+        before = utcnow()
+        try:
+            token = tokens.revoke(session, name)
+        except tokens.TokenError as error:
+            session.rollback()
+            raise click.ClickException(str(error)) from None
+        already = tokens.aware(token.revoked_at) < before
+        detail = f"token '{token.name}' (prefix {token.prefix})"
+        if already:
+            detail += ", already revoked"
+        audit.record(session, ACTOR, "token.revoke", detail)
+        session.commit()
+    if already:
+        click.echo(f"Token '{name}' was already revoked.")
+    else:
+        click.echo(f"Revoked token '{name}'; requests with it are refused from now on.")

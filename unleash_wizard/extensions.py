@@ -1,0 +1,63 @@
+"""Flask extensions, created unbound and attached to the app in init_app()."""
+
+from authlib.integrations.flask_client import OAuth
+from flask import Flask
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf import CSRFProtect
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from .store.models import Base
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+login_manager = LoginManager()
+csrf = CSRFProtect()
+oauth = OAuth()
+limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+MIGRATIONS = str(__import__("pathlib").Path(__file__).resolve().parent / "migrations")
+
+
+def init_app(app: Flask) -> None:
+    """Bind every extension to app."""
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS, render_as_batch=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    oauth.init_app(app)
+    limiter.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            configure_sqlite(db.engine)
+
+
+def configure_sqlite(engine: Engine) -> None:
+    """Turn on WAL and foreign keys, and let writers take the lock up front.
+
+    pysqlite opens transactions lazily with a plain BEGIN: a request that reads
+    and then writes can then fail with "database is locked" when another writer
+    got in between, and the busy timeout does not help with that case. Taking
+    over BEGIN lets a write transaction start with BEGIN IMMEDIATE (see
+    store.db.write_transaction), so writers queue on the busy timeout instead.
+    """
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout = 30000")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = FULL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection):
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")

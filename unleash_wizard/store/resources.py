@@ -1,0 +1,480 @@
+"""Users and groups as SCIM sees them: queries, writes and rendering.
+
+Callers pass canonical dicts (scim.resources.canonical); this module keeps the
+indexed columns in step with the JSON document, and runs membership changes as
+single statements whatever their size.
+"""
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement
+from sqlalchemy import Select
+from sqlalchemy import delete
+from sqlalchemy import func
+from sqlalchemy import insert
+from sqlalchemy import select
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from ..scim.errors import ScimError
+from ..scim.errors import invalid_value
+from ..scim.errors import uniqueness
+from ..scim.resources import ENTERPRISE
+from ..scim.resources import GROUP
+from ..scim.resources import USER
+from ..scim.resources import iso
+from .models import Group
+from .models import Membership
+from .models import User
+from .models import UserEmail
+from .models import utcnow
+
+
+class LocalAccountConflict(ScimError):
+    """A SCIM create whose userName belongs to a local account, which SCIM never takes over."""
+
+    def __init__(self, user_name: str):
+        super().__init__(
+            409,
+            f"userName '{user_name}' belongs to a local account of this app; "
+            "SCIM does not take over local accounts. An admin can link or rename it.",
+            "uniqueness",
+        )
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list: the rows and the total that match."""
+
+    rows: list[Any]
+    total: int
+
+
+def _key(text: str | None) -> str | None:
+    return text.lower() if isinstance(text, str) else None
+
+
+def new_id() -> str:
+    """Return a fresh SCIM id."""
+    return str(uuid.uuid4())
+
+
+# ---------------------------------------------------------------------------
+# Users
+# ---------------------------------------------------------------------------
+
+
+def live_users() -> Select[tuple[User]]:
+    """Return a query for the users SCIM can see: SCIM-managed and not deleted."""
+    return select(User).where(User.scim_managed.is_(True), User.deleted_at.is_(None))
+
+
+def get_user(session: Session, user_id: str, lock: bool = False) -> User | None:
+    """Return the SCIM-visible user with this id, locked for update if asked."""
+    query = live_users().where(User.id == user_id)
+    if lock:
+        query = query.with_for_update()
+    return session.scalar(query)
+
+
+def find_user_by_name(session: Session, user_name: str) -> User | None:
+    """Return any live user, local or SCIM-managed, whose userName matches case-insensitively."""
+    return session.scalar(
+        select(User).where(User.user_name_key == user_name.lower(), User.deleted_at.is_(None))
+    )
+
+
+def _user_columns(data: dict[str, Any]) -> dict[str, Any]:
+    name = data.get("name") or {}
+    return {
+        "user_name": data["userName"],
+        "user_name_key": data["userName"].lower(),
+        "display_name": data.get("displayName"),
+        "display_name_key": _key(data.get("displayName")),
+        "external_id": data.get("externalId"),
+        "given_name": name.get("givenName"),
+        "family_name": name.get("familyName"),
+        "active": data.get("active", True),
+    }
+
+
+def _check_user_name(session: Session, data: dict[str, Any], own_id: str | None) -> None:
+    other = find_user_by_name(session, data["userName"])
+    if other is None or other.id == own_id:
+        return
+    if not other.scim_managed:
+        raise LocalAccountConflict(data["userName"])
+    raise uniqueness(f"userName '{data['userName']}' is already taken")
+
+
+def create_user(session: Session, data: dict[str, Any]) -> User:
+    """Insert a SCIM-managed user (the caller commits).
+
+    :raises ScimError: 409 when the userName is taken, by SCIM or by a local account.
+    """
+    if not data.get("userName", "").strip():
+        raise invalid_value("'userName' must not be empty")
+    _check_user_name(session, data, None)
+    now = utcnow()
+    user = User(
+        id=new_id(),
+        scim_managed=True,
+        role="viewer",
+        data=data,
+        created_at=now,
+        modified_at=now,
+        version=1,
+        **_user_columns(data),
+    )
+    session.add(user)
+    session.flush()
+    _write_emails(session, user.id, data)
+    return user
+
+
+def replace_user(session: Session, user: User, data: dict[str, Any]) -> None:
+    """Store data as the user's whole SCIM document (the caller commits)."""
+    if not data.get("userName", "").strip():
+        raise invalid_value("'userName' must not be empty")
+    if data["userName"].lower() != user.user_name_key:
+        _check_user_name(session, data, user.id)
+    emails_changed = data.get("emails") != user.data.get("emails")
+    for column, value in _user_columns(data).items():
+        setattr(user, column, value)
+    user.data = data
+    user.modified_at = utcnow()
+    user.version = user.version + 1
+    session.flush()
+    if emails_changed:
+        _write_emails(session, user.id, data)
+
+
+def _write_emails(session: Session, user_id: str, data: dict[str, Any]) -> None:
+    session.execute(delete(UserEmail).where(UserEmail.user_id == user_id))
+    rows = [
+        {
+            "user_id": user_id,
+            "value": email["value"],
+            "value_key": email["value"].lower(),
+            "type": email.get("type"),
+            "primary": bool(email.get("primary", False)),
+        }
+        for email in data.get("emails") or []
+        if isinstance(email.get("value"), str)
+    ]
+    if rows:
+        session.execute(insert(UserEmail), rows)
+
+
+def delete_user(session: Session, user: User) -> None:
+    """Remove user from SCIM's view, keeping the row for the audit trail (the caller commits).
+
+    The userName becomes free again (the unique index covers live rows only)
+    and the user can no longer sign in.
+    """
+    now = utcnow()
+    user.deleted_at = now
+    user.active = False
+    user.modified_at = now
+    user.version = user.version + 1
+    session.execute(delete(Membership).where(Membership.user_id == user.id))
+    session.execute(delete(UserEmail).where(UserEmail.user_id == user.id))
+    group_ids = select(Membership.group_id).where(Membership.user_id == user.id)
+    session.execute(
+        update(Group)
+        .where(Group.id.in_(group_ids))
+        .values(version=Group.version + 1, modified_at=now)
+    )
+
+
+def search_users(
+    session: Session,
+    condition: ColumnElement[bool] | None,
+    order: Any,
+    start: int,
+    count: int,
+) -> Page:
+    """Return one page of SCIM-visible users matching condition."""
+    query = live_users()
+    if condition is not None:
+        query = query.where(condition)
+    return _page(session, query, User, order, start, count)
+
+
+def _page(session: Session, query: Any, model: Any, order: Any, start: int, count: int) -> Page:
+    order_by = [order, model.id] if order is not None else [model.created_at, model.id]
+    if count == 0:
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        return Page([], total)
+    rows = list(session.scalars(query.order_by(*order_by).offset(start - 1).limit(count)))
+    if start == 1 and len(rows) < count:
+        # The whole result fits the page: no second query for the total.
+        return Page(rows, len(rows))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    return Page(rows, total)
+
+
+def groups_of(session: Session, user_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """Return, for each user id, the (id, displayName) of its groups, in one query."""
+    result: dict[str, list[tuple[str, str]]] = {uid: [] for uid in user_ids}
+    if not user_ids:
+        return result
+    rows = session.execute(
+        select(Membership.user_id, Group.id, Group.display_name)
+        .join(Group, Group.id == Membership.group_id)
+        .where(Membership.user_id.in_(user_ids), Group.deleted_at.is_(None))
+        .order_by(Group.display_name_key)
+    )
+    for user_id, group_id, display_name in rows:
+        result[user_id].append((group_id, display_name))
+    return result
+
+
+def user_to_scim(
+    user: User, base_url: str, groups: list[tuple[str, str]] | None = None
+) -> dict[str, Any]:
+    """Return the user as a SCIM resource."""
+    data = user.data or {}
+    resource: dict[str, Any] = {"schemas": user_schemas(data), "id": user.id}
+    resource.update(data)
+    resource["active"] = user.active
+    if groups:
+        resource["groups"] = [
+            {"value": gid, "display": name, "$ref": f"{base_url}/Groups/{gid}", "type": "direct"}
+            for gid, name in groups
+        ]
+    resource["meta"] = _meta("User", user, f"{base_url}/Users/{user.id}")
+    return resource
+
+
+def user_schemas(data: dict[str, Any]) -> list[str]:
+    """Return the schemas a user document carries."""
+    schemas = [USER]
+    for key in data:
+        if key.startswith("urn:") or key.startswith("http"):
+            schemas.append(key)
+    if ENTERPRISE in data and schemas.count(ENTERPRISE) > 1:
+        schemas.remove(ENTERPRISE)
+    return schemas
+
+
+def _meta(kind: str, row: User | Group, location: str) -> dict[str, Any]:
+    return {
+        "resourceType": kind,
+        "created": iso(row.created_at),
+        "lastModified": iso(row.modified_at),
+        "location": location,
+        "version": etag(row.version),
+    }
+
+
+def etag(version: int) -> str:
+    """Return the weak ETag of a resource version."""
+    return f'W/"{version}"'
+
+
+# ---------------------------------------------------------------------------
+# Groups
+# ---------------------------------------------------------------------------
+
+
+def live_groups() -> Select[tuple[Group]]:
+    """Return a query for groups that are not deleted."""
+    return select(Group).where(Group.deleted_at.is_(None))
+
+
+def get_group(session: Session, group_id: str) -> Group | None:
+    """Return the live group with this id."""
+    return session.scalar(live_groups().where(Group.id == group_id))
+
+
+def _check_display_name(session: Session, display_name: str, own_id: str | None) -> None:
+    other = session.scalar(
+        select(Group.id).where(
+            Group.display_name_key == display_name.lower(), Group.deleted_at.is_(None)
+        )
+    )
+    if other is not None and other != own_id:
+        raise uniqueness(f"A group called '{display_name}' already exists")
+
+
+def _group_columns(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "display_name": data["displayName"],
+        "display_name_key": data["displayName"].lower(),
+        "external_id": data.get("externalId"),
+    }
+
+
+def create_group(session: Session, data: dict[str, Any], member_ids: list[str]) -> Group:
+    """Insert a group and its members (the caller commits).
+
+    :raises ScimError: 409 when the name is taken, 400 when a member is unknown.
+    """
+    if not data.get("displayName", "").strip():
+        raise invalid_value("'displayName' must not be empty")
+    _check_display_name(session, data["displayName"], None)
+    now = utcnow()
+    group = Group(
+        id=new_id(),
+        data=data,
+        created_at=now,
+        modified_at=now,
+        version=1,
+        scim_managed=True,
+        **_group_columns(data),
+    )
+    session.add(group)
+    session.flush()
+    add_members(session, group.id, member_ids)
+    return group
+
+
+def replace_group(session: Session, group: Group, data: dict[str, Any]) -> None:
+    """Store data (members excluded) as the group's document (the caller commits)."""
+    if not data.get("displayName", "").strip():
+        raise invalid_value("'displayName' must not be empty")
+    if data["displayName"].lower() != group.display_name_key:
+        _check_display_name(session, data["displayName"], group.id)
+    for column, value in _group_columns(data).items():
+        setattr(group, column, value)
+    group.data = data
+    session.flush()
+
+
+def bump_group(session: Session, group_id: str, expected_version: int | None = None) -> int | None:
+    """Mark a live group changed and return its new version, or None if it is gone.
+
+    This UPDATE comes first in every membership change: on PostgreSQL it locks
+    the group row, so parallel PATCHes to one group run one after the other
+    and none is lost.
+    """
+    query = (
+        update(Group)
+        .where(Group.id == group_id, Group.deleted_at.is_(None))
+        .values(version=Group.version + 1, modified_at=utcnow())
+        .returning(Group.version)
+    )
+    if expected_version is not None:
+        query = query.where(Group.version == expected_version)
+    return session.scalar(query)
+
+
+def _insert_ignore(session: Session) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return pg_insert(Membership)
+    return sqlite_insert(Membership)
+
+
+def add_members(session: Session, group_id: str, user_ids: Iterable[str]) -> None:
+    """Add users to a group in one statement, ignoring those already in it.
+
+    :raises ScimError: 400 invalidValue when an id is not a SCIM-visible user.
+    """
+    wanted = list(dict.fromkeys(user_ids))
+    if not wanted:
+        return
+    known = set(session.scalars(live_users().with_only_columns(User.id).where(User.id.in_(wanted))))
+    missing = [uid for uid in wanted if uid not in known]
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise invalid_value(f"No user with id {shown}")
+    statement = (
+        _insert_ignore(session)
+        .values([{"group_id": group_id, "user_id": uid} for uid in wanted])
+        .on_conflict_do_nothing()
+    )
+    session.execute(statement)
+
+
+def remove_members(session: Session, group_id: str, user_ids: Iterable[str]) -> None:
+    """Remove these users from the group in one statement; others stay."""
+    wanted = list(dict.fromkeys(user_ids))
+    if wanted:
+        session.execute(
+            delete(Membership).where(
+                Membership.group_id == group_id, Membership.user_id.in_(wanted)
+            )
+        )
+
+
+def set_members(session: Session, group_id: str, user_ids: Iterable[str]) -> None:
+    """Make user_ids the group's whole membership."""
+    session.execute(delete(Membership).where(Membership.group_id == group_id))
+    add_members(session, group_id, user_ids)
+
+
+def delete_group(session: Session, group: Group) -> None:
+    """Remove the group from SCIM's view; its name becomes free (the caller commits)."""
+    group.deleted_at = utcnow()
+    group.version = group.version + 1
+    session.execute(delete(Membership).where(Membership.group_id == group.id))
+
+
+def search_groups(
+    session: Session,
+    condition: ColumnElement[bool] | None,
+    order: Any,
+    start: int,
+    count: int,
+) -> Page:
+    """Return one page of live groups matching condition."""
+    query = live_groups()
+    if condition is not None:
+        query = query.where(condition)
+    return _page(session, query, Group, order, start, count)
+
+
+def members_of(session: Session, group_ids: list[str]) -> dict[str, list[tuple[str, str | None]]]:
+    """Return, for each group id, its members' (id, displayName), in one query."""
+    result: dict[str, list[tuple[str, str | None]]] = {gid: [] for gid in group_ids}
+    if not group_ids:
+        return result
+    rows = session.execute(
+        select(Membership.group_id, User.id, User.display_name)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.group_id.in_(group_ids))
+        .order_by(Membership.group_id, User.id)
+    )
+    for group_id, user_id, display_name in rows:
+        result[group_id].append((user_id, display_name))
+    return result
+
+
+def group_to_scim(
+    group: Group, base_url: str, members: list[tuple[str, str | None]] | None
+) -> dict[str, Any]:
+    """Return the group as a SCIM resource; members None leaves them out."""
+    resource: dict[str, Any] = {"schemas": [GROUP], "id": group.id}
+    resource.update(group.data or {})
+    if members:
+        resource["members"] = [
+            _member(uid, name, base_url) for uid, name in members
+        ]
+    resource["meta"] = _meta("Group", group, f"{base_url}/Groups/{group.id}")
+    return resource
+
+
+def _member(user_id: str, display: str | None, base_url: str) -> dict[str, Any]:
+    member = {"value": user_id, "$ref": f"{base_url}/Users/{user_id}", "type": "User"}
+    if display:
+        member["display"] = display
+    return member
+
+
+def counts(session: Session) -> dict[str, int]:
+    """Return how many SCIM users and groups are live."""
+    users = session.scalar(select(func.count()).select_from(live_users().subquery())) or 0
+    groups = session.scalar(select(func.count()).select_from(live_groups().subquery())) or 0
+    return {"users": users, "groups": groups}
+
+
+def parse_when(text: str) -> datetime:
+    """Return an ISO timestamp as a datetime."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -1,0 +1,117 @@
+"""SCIM bearer tokens: 256 random bits, stored as SHA-256, shown once.
+
+A fast hash is right here: the token is random and as long as a key, so it
+cannot be guessed from its hash, and every SCIM request must check one.
+"""
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from .models import ScimToken
+from .models import utcnow
+
+TOKEN_PREFIX = "uwz_"
+# A busy provisioning cycle would otherwise write last_used_at on every request.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+
+class TokenError(ValueError):
+    """A token request the caller should report, such as a duplicate name."""
+
+
+@dataclass(frozen=True)
+class Issued:
+    token: ScimToken
+    secret: str
+
+
+def hash_token(secret: str) -> str:
+    """Return the stored form of a token."""
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def issue(session: Session, name: str, expires_days: int | None = None) -> Issued:
+    """Create a token called name and return it with its secret (the caller commits).
+
+    :raises TokenError: when the name is empty or taken by a live token.
+    """
+    name = name.strip()
+    if not name:
+        raise TokenError("A token needs a name")
+    if len(name) > 100:
+        raise TokenError("A token name has at most 100 characters")
+    if session.scalar(select(ScimToken.id).where(ScimToken.name == name)) is not None:
+        raise TokenError(f"A token called '{name}' already exists")
+    if expires_days is not None and expires_days <= 0:
+        raise TokenError("A token must expire at least one day from now")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    now = utcnow()
+    token = ScimToken(
+        name=name,
+        token_hash=hash_token(secret),
+        prefix=secret[: len(TOKEN_PREFIX) + 4],
+        created_at=now,
+        expires_at=now + timedelta(days=expires_days) if expires_days else None,
+    )
+    session.add(token)
+    session.flush()
+    return Issued(token, secret)
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """Return moment with UTC attached when the database returned it naive (SQLite)."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def is_live(token: ScimToken, now: datetime | None = None) -> bool:
+    """Return whether token is neither revoked nor expired."""
+    now = now or utcnow()
+    if token.revoked_at is not None:
+        return False
+    expires = aware(token.expires_at)
+    return expires is None or expires > now
+
+
+def find(session: Session, secret: str) -> ScimToken | None:
+    """Return the token whose secret this is, live or not, or None."""
+    if not secret or len(secret) > 512:
+        return None
+    return session.scalar(select(ScimToken).where(ScimToken.token_hash == hash_token(secret)))
+
+
+def touch(session: Session, token: ScimToken) -> None:
+    """Record that token was used, at most once a minute (the caller commits)."""
+    now = utcnow()
+    last = aware(token.last_used_at)
+    if last is None or now - last >= LAST_USED_RESOLUTION:
+        session.execute(
+            update(ScimToken).where(ScimToken.id == token.id).values(last_used_at=now)
+        )
+
+
+def listing(session: Session) -> list[ScimToken]:
+    """Return every token, newest first."""
+    return list(session.scalars(select(ScimToken).order_by(ScimToken.created_at.desc())))
+
+
+def revoke(session: Session, name: str) -> ScimToken:
+    """Revoke the token called name (the caller commits).
+
+    :raises TokenError: when no such live token exists.
+    """
+    token = session.scalar(select(ScimToken).where(ScimToken.name == name))
+    if token is None:
+        raise TokenError(f"No token called '{name}'")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+    return token
