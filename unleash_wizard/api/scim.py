@@ -431,7 +431,9 @@ def search_users(params: dict[str, Any]) -> dict[str, Any]:
     note(resource_type="User")
     condition = None
     if listing.filter_text:
-        condition = user_condition(parse_filter(user_type(), listing.filter_text))
+        condition = user_condition(
+            parse_filter(user_type(), listing.filter_text), db.engine.dialect.name
+        )
     page = store.search_users(
         db.session, condition, listing.order(USER_SORT), listing.start, listing.count
     )

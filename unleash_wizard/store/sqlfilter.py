@@ -12,7 +12,11 @@ from typing import Any
 
 from scim2_models.path import CompareOperator
 from sqlalchemy import ColumnElement
+from sqlalchemy import Boolean
+from sqlalchemy import String
 from sqlalchemy import and_
+from sqlalchemy import cast
+from sqlalchemy import literal
 from sqlalchemy import exists
 from sqlalchemy import func
 from sqlalchemy import not_
@@ -26,6 +30,7 @@ from ..scim.filters import Node
 from ..scim.filters import Term
 from ..scim.filters import Within
 from ..scim.filters import invalid_filter
+from ..scim.resources import USER
 from ..scim.resources import AttrRef
 from .models import Group
 from .models import Membership
@@ -35,9 +40,13 @@ from .models import UserEmail
 Column = Any  # a SQL column expression
 
 
-def user_condition(node: Node) -> ColumnElement[bool]:
-    """Return the WHERE clause for a User filter."""
-    return _translate(node, _user_column, _user_within)
+def user_condition(node: Node, dialect: str = "sqlite") -> ColumnElement[bool]:
+    """Return the WHERE clause for a User filter, for the named SQL dialect."""
+
+    def within(item: Within) -> ColumnElement[bool]:
+        return _user_within(item, dialect)
+
+    return _translate(node, _user_column, within)
 
 
 def group_condition(node: Node) -> ColumnElement[bool]:
@@ -173,9 +182,12 @@ EMAIL_COLUMNS = {
 }
 
 
-def _user_within(node: Within) -> ColumnElement[bool]:
-    if node.ref.attribute.name != "emails" or node.ref.urn is None:
-        raise invalid_filter(f"Filtering on '{node.ref.attribute.name}' is not supported")
+def _user_within(node: Within, dialect: str) -> ColumnElement[bool]:
+    name = node.ref.attribute.name
+    if name == "groups" and node.ref.urn is not None:
+        return _user_groups_within(node)
+    if name != "emails" or node.ref.urn is None:
+        return _json_within(node, dialect)
 
     def email_column(ref: AttrRef) -> tuple[Column, bool]:
         assert ref.sub is not None
@@ -185,6 +197,52 @@ def _user_within(node: Within) -> ColumnElement[bool]:
 
     condition = _translate(node.condition, email_column, _no_nesting)
     return exists(select(UserEmail.id).where(UserEmail.user_id == User.id, condition))
+
+
+def _user_groups_within(node: Within) -> ColumnElement[bool]:
+    def group_column(ref: AttrRef) -> tuple[Column, bool]:
+        assert ref.sub is not None
+        if ref.sub.name != "value":
+            raise invalid_filter(f"Filtering on 'groups.{ref.sub.name}' is not supported")
+        return Membership.group_id, False
+
+    condition = _translate(node.condition, group_column, _no_nesting)
+    return exists(select(Membership.group_id).where(Membership.user_id == User.id, condition))
+
+
+def _json_within(node: Within, dialect: str) -> ColumnElement[bool]:
+    """Match items of a multi-valued attribute kept only in the JSON document.
+
+    Not indexed: Entra filters on userName, externalId, emails and
+    displayName, which are. This keeps the rest of RFC 7644 §3.4.2.2 working
+    (phoneNumbers[type eq "work"], roles.value...) in the database all the same.
+    """
+    keys = [node.ref.urn, node.ref.attribute.name] if node.ref.urn != USER else [
+        node.ref.attribute.name
+    ]
+    if dialect == "postgresql":
+        array = User.data
+        for key in keys:
+            array = array[key]
+        items = func.json_array_elements(array).table_valued("value").alias("items")
+    else:
+        json_path = "$" + "".join(f'."{key}"' for key in keys)
+        items = func.json_each(User.data, json_path).table_valued("value").alias("items")
+
+    def item_column(ref: AttrRef) -> tuple[Column, bool]:
+        assert ref.sub is not None
+        if dialect == "postgresql":
+            text_value = items.c.value.op("->>")(ref.sub.name)
+            if ref.sub.type == "boolean":
+                return cast(text_value, Boolean), False
+            return cast(text_value, String), False
+        extracted = func.json_extract(items.c.value, f'$."{ref.sub.name}"')
+        if ref.sub.type == "boolean":
+            return cast(extracted, Boolean), False
+        return cast(extracted, String), False
+
+    condition = _translate(node.condition, item_column, _no_nesting)
+    return exists(select(literal(1)).select_from(items).where(condition))
 
 
 def _group_column(ref: AttrRef) -> tuple[Column, bool]:
