@@ -96,12 +96,20 @@ def disable():
     )
 
 
+def check_expires_days(days: int | None) -> int | None:
+    """Return days when it is a sensible lifetime for a token."""
+    if days is not None and not 1 <= days <= MAX_EXPIRES_DAYS:
+        raise click.BadParameter(f"must be a number of days from 1 to {MAX_EXPIRES_DAYS}")
+    return days
+
+
 @token_cli.command("create")
 @click.option("--name", required=True, help="A label for the token, such as 'entra'.")
 @click.option(
     "--expires-days",
-    type=click.IntRange(min=1, max=MAX_EXPIRES_DAYS),
+    type=int,
     default=None,
+    callback=lambda _ctx, _param, days: check_expires_days(days),
     help="Days until the token expires (default: never).",
 )
 def create_token(name: str, expires_days: int | None):

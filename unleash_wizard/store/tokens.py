@@ -41,7 +41,8 @@ def hash_token(secret: str) -> str:
 def issue(session: Session, name: str, expires_days: int | None = None) -> Issued:
     """Create a token called name and return it with its secret (the caller commits).
 
-    :raises TokenError: when the name is empty or taken by a live token.
+    :raises TokenError: when the name is empty or was ever used (names stay unique
+        so the log and the audit trail never confuse two tokens).
     """
     name = name.strip()
     if not name:
@@ -89,11 +90,16 @@ def find(session: Session, secret: str) -> ScimToken | None:
     return session.scalar(select(ScimToken).where(ScimToken.token_hash == hash_token(secret)))
 
 
+def touch_due(token: ScimToken, now: datetime | None = None) -> bool:
+    """Return whether touch() would record a use of token now."""
+    last = aware(token.last_used_at)
+    return last is None or (now or utcnow()) - last >= LAST_USED_RESOLUTION
+
+
 def touch(session: Session, token: ScimToken) -> None:
     """Record that token was used, at most once a minute (the caller commits)."""
     now = utcnow()
-    last = aware(token.last_used_at)
-    if last is None or now - last >= LAST_USED_RESOLUTION:
+    if touch_due(token, now):
         session.execute(
             update(ScimToken).where(ScimToken.id == token.id).values(last_used_at=now)
         )
