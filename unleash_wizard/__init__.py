@@ -29,12 +29,16 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     extensions.init_app(app)
 
+    from . import auth
     from . import cli
     from . import health
+    from .admin import views as admin_views
     from .api import scim
 
     scim.init_app(app)
     extensions.csrf.exempt(scim.bp)
     app.register_blueprint(health.bp)
+    auth.init_app(app)
+    app.register_blueprint(admin_views.bp)
     cli.init_app(app)
     return app

@@ -1,5 +1,10 @@
-"""Command-line tools: ``flask scim enable|disable`` and ``flask scim token create|list|revoke``."""
+"""Command-line tools.
 
+``flask scim enable|disable``, ``flask scim token create|list|revoke``, and for
+recovery when locked out, ``flask admin create|reset-password``.
+"""
+
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -10,11 +15,15 @@ from flask.cli import AppGroup
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import SQLAlchemyError
 
+from .auth.passwords import password_problems
+from .auth.passwords import username_problem
 from .extensions import db
+from .store import accounts
 from .store import audit
 from .store import settings
 from .store import tokens
 from .store.models import ScimToken
+from .store.models import User
 from .store.models import utcnow
 
 ACTOR = "cli"
@@ -24,11 +33,13 @@ MAX_EXPIRES_DAYS = 36500
 scim_cli = AppGroup("scim", help="Switch SCIM provisioning on or off and manage its tokens.")
 token_cli = AppGroup("token", help="Create, list and revoke SCIM bearer tokens.")
 scim_cli.add_command(token_cli)
+admin_cli = AppGroup("admin", help="Create local accounts and reset their passwords.")
 
 
 def init_app(app: Flask) -> None:
     """Register the command groups on app."""
     app.cli.add_command(scim_cli)
+    app.cli.add_command(admin_cli)
 
 
 @contextmanager
@@ -193,3 +204,103 @@ def revoke_token(name: str):
         click.echo(f"Token '{name}' was already revoked.")
     else:
         click.echo(f"Revoked token '{name}'; requests with it are refused from now on.")
+
+
+def stdin_is_terminal() -> bool:
+    """Return whether a person can answer a prompt on stdin."""
+    return sys.stdin.isatty()
+
+
+def read_password(user_name: str, from_stdin: bool) -> str:
+    """Return a new password from a hidden, confirmed prompt, or from stdin's first line."""
+    if from_stdin or not stdin_is_terminal():
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt="Password again")
+    problems = password_problems(password, user_name)
+    if problems:
+        raise click.ClickException("The password is too weak: " + " ".join(problems))
+    return password
+
+
+password_stdin_option = click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of stdin (also when stdin is not a terminal).",
+)
+
+
+@admin_cli.command("create")
+@click.argument("username")
+@click.option("--viewer", is_flag=True, help="Create a Viewer instead of an Admin.")
+@password_stdin_option
+def create_account(username: str, viewer: bool, password_stdin: bool):
+    """Create a local Admin (or Viewer) that signs in with a password."""
+    username = username.strip()
+    problem = username_problem(username)
+    if problem:
+        raise click.ClickException(f"Invalid username: {problem}")
+    role = accounts.VIEWER if viewer else accounts.ADMIN
+    session = db.session
+    with database_errors():
+        existing = accounts.find_by_name(session, username)
+        if existing is not None:
+            hint = "" if existing.scim_managed else "; use `flask admin reset-password`"
+            raise click.ClickException(accounts.taken_message(existing) + hint)
+        # End the read before waiting at the prompt: an open SQLite snapshot
+        # could not become the write later if another writer came in between.
+        session.rollback()
+    password = read_password(username, password_stdin)
+    with database_errors():
+        try:
+            user = accounts.create_local_user(session, username, password, role)
+        except accounts.AccountError as error:
+            session.rollback()
+            raise click.ClickException(str(error)) from None
+        audit.record(session, ACTOR, "account.create", f"local {role} '{user.user_name}' created")
+        session.commit()
+    click.echo(f"Created local {role} '{username}'. It signs in with this password at /login.")
+
+
+def find_local_account(username: str) -> User:
+    """Return the local account called username, or fail with what to do instead."""
+    user = accounts.find_by_name(db.session, username)
+    if user is None:
+        raise click.ClickException(
+            f"No account called '{username}'; create one with `flask admin create {username}`"
+        )
+    if user.scim_managed:
+        raise click.ClickException(
+            f"'{user.user_name}' is provisioned by SCIM (Entra) and cannot have a password; "
+            "create a local account with `flask admin create`"
+        )
+    return user
+
+
+@admin_cli.command("reset-password")
+@click.argument("username")
+@password_stdin_option
+def reset_password(username: str, password_stdin: bool):
+    """Set a new password for a local account, enabling it if disabled."""
+    username = username.strip()
+    session = db.session
+    with database_errors():
+        user_name = find_local_account(username).user_name
+        session.rollback()  # as in create: no open read while a person types
+    password = read_password(user_name, password_stdin)
+    with database_errors():
+        user = find_local_account(username)
+        was_disabled = not user.active
+        accounts.set_password(user, password)
+        user.active = True
+        role, user_name = user.role, user.user_name
+        detail = f"password of local {role} '{user_name}' reset"
+        if was_disabled:
+            detail += "; account enabled again"
+        audit.record(session, ACTOR, "account.reset-password", detail)
+        session.commit()
+    click.echo(f"New password set for local {role} '{user_name}'.")
+    if was_disabled:
+        click.echo("The account was disabled; it is enabled again.")
+    if role != accounts.ADMIN:
+        click.echo("It is a Viewer; for an Admin use `flask admin create NEW_USERNAME`.")

@@ -22,6 +22,7 @@ class Defaults:
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
     SCIM_BAD_TOKEN_LIMIT = "30 per minute"
+    LOGIN_RATE_LIMIT = "10 per minute"  # failed sign-ins per client address
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
 

@@ -10,6 +10,7 @@ from datetime import UTC
 from datetime import datetime
 from typing import Any
 
+from flask_login import UserMixin
 from sqlalchemy import JSON
 from sqlalchemy import Boolean
 from sqlalchemy import DateTime
@@ -55,7 +56,7 @@ class Base(DeclarativeBase):
 LIVE = text("deleted_at IS NULL")
 
 
-class User(Base):
+class User(UserMixin, Base):
     __tablename__ = "users"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)

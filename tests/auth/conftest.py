@@ -1,0 +1,57 @@
+"""Fixtures for sign-in tests: local accounts, a signed-in client, apps with overrides."""
+
+from collections.abc import Callable
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from auth_helpers import add_local
+from auth_helpers import sign_in
+from flask import Flask
+
+from unleash_wizard.extensions import db
+
+ROOT_CONFTEST = Path(__file__).resolve().parent.parent / "conftest.py"
+
+
+@pytest.fixture
+def app_with(request, db_url) -> Iterator[Callable[..., Flask]]:
+    """Return a factory of apps on this test's database with config overrides.
+
+    It uses make_app from tests/conftest.py, which pytest registered as a plugin
+    under its path (a nested conftest cannot import it by name).
+    """
+    make_app = request.config.pluginmanager.get_plugin(str(ROOT_CONFTEST)).make_app
+    made = []
+
+    def factory(**overrides) -> Flask:
+        app = make_app(db_url, **overrides)
+        made.append(app)
+        return app
+
+    yield factory
+    for app in made:
+        with app.app_context():
+            db.session.remove()
+            db.drop_all()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def admin(app) -> str:
+    """Return the id of a local admin called 'admin' with PASSWORD."""
+    return add_local(app, "admin")
+
+
+@pytest.fixture
+def viewer(app, admin) -> str:
+    """Return the id of a local viewer called 'viewer' with PASSWORD (an admin exists too)."""
+    return add_local(app, "viewer", role="viewer")
+
+
+@pytest.fixture
+def signed_in(client, admin):
+    """Return a client signed in as the local admin."""
+    response = sign_in(client, "admin")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client

@@ -1,0 +1,1 @@
+"""The admin area: for now the signed-in landing page."""
