@@ -110,6 +110,11 @@ def authenticate() -> Response | None:
         token = tokens.find(db.session, secret.strip()) if scheme.lower() == "bearer" else None
         live = token is not None and tokens.is_live(token)
         enabled = settings.scim_enabled(db.session)
+        # Decide on the last-used write before the rollback: reading the token
+        # again after it opens a read transaction, which SQLite cannot turn into
+        # a write while another worker writes ("database is locked", a 503).
+        token_name = token.name if token is not None else None
+        due = live and tokens.touch_due(token)
         db.session.rollback()  # end the read so a write can begin IMMEDIATE
         if not live:
             if limited:
@@ -120,11 +125,13 @@ def authenticate() -> Response | None:
                 g.scim_log["token_name"] = token.name
                 raise ScimError(401, f"The bearer token '{token.name}' {reason}")
             raise ScimError(401, "A valid bearer token is required")
-        g.scim_log["token_name"] = token.name
+        g.scim_log["token_name"] = token_name
         if not enabled:
             raise ScimError(403, "SCIM provisioning is paused in this app; an admin can resume it")
-        tokens.touch(db.session, token)
-        db.session.commit()
+        if due:
+            begin_write()
+            tokens.touch(db.session, token)
+            db.session.commit()
     except SQLAlchemyError:
         db.session.rollback()
         raise

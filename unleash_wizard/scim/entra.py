@@ -10,6 +10,8 @@ URL the service answers; query parameters it does not know are ignored.
 
 from typing import Any
 
+from .errors import ScimError
+from .patch import parse_target
 from .resources import ResourceType
 from .resources import resolve_text
 from .resources import split_urn
@@ -63,8 +65,7 @@ def _booleans(rtype: ResourceType, path: Any, value: Any, signals: set[str]) -> 
     "value": "False"}``; with it, a JSON boolean.
     """
     if isinstance(path, str):
-        ref = resolve_text(rtype, path)
-        if ref is not None and ref.target.type == "boolean":
+        if _path_type(rtype, path) == "boolean":
             return _as_boolean(value, signals)
         return value
     if path is None and isinstance(value, dict):
@@ -81,6 +82,25 @@ def _booleans(rtype: ResourceType, path: Any, value: Any, signals: set[str]) -> 
                 result[key] = item
         return result
     return value
+
+
+def _path_type(rtype: ResourceType, path: str) -> str | None:
+    """Return the type of the attribute path ends at, or None when it names none."""
+    ref = resolve_text(rtype, path)
+    if ref is not None:
+        return ref.target.type
+    if "[" not in path:
+        return None
+    # A value-filtered path such as emails[type eq "work"].primary, which
+    # Entra also sends with "True" as a string.
+    try:
+        target = parse_target(rtype, path)
+    except ScimError:
+        return None
+    if target.sub is None:
+        return None
+    sub = target.ref.attribute.sub(target.sub)
+    return sub.type if sub is not None else None
 
 
 def _as_boolean(value: Any, signals: set[str]) -> Any:

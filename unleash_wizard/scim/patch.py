@@ -212,10 +212,31 @@ def apply_patch(
                 raise invalid_value(f"A path-less '{op}' needs an object value")
             for key, item in _flatten(rtype, value):
                 _apply(rtype, result, op, parse_target(rtype, key), item)
+        elif (urn := _schema_path(rtype, path)) is not None:
+            # A path naming a whole schema, such as the enterprise extension:
+            # RFC 7643 §3.3 holds its attributes in one object keyed by the URN,
+            # which add and replace fill and remove clears.
+            if op == "remove":
+                if urn == rtype.core.id:
+                    raise no_target("'remove' cannot clear the core schema")
+                result.pop(urn, None)
+                continue
+            if not isinstance(value, dict):
+                raise invalid_value(f"'{urn}' must be an object")
+            # scim2-models sends the extension object with its own "schemas".
+            value = {k: v for k, v in value.items() if str(k).lower() != "schemas"}
+            for key, item in _flatten(rtype, {urn: value}):
+                _apply(rtype, result, op, parse_target(rtype, key), item)
         else:
             _apply(rtype, result, op, parse_target(rtype, path), value)
     # Re-check the whole result: types, required attributes, canonical names.
     return canonical(rtype, result)
+
+
+def _schema_path(rtype: ResourceType, path: str) -> str | None:
+    """Return the schema URN a path names as a whole, or None for an attribute path."""
+    urn, rest = split_urn(rtype, path)
+    return urn if urn is not None and not rest else None
 
 
 def _flatten(rtype: ResourceType, value: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -281,7 +302,10 @@ def _apply(rtype: ResourceType, resource: dict[str, Any], op: str, target: Targe
             existing.extend(item for item in items if item not in existing)
         _settle_primary(holder[name])
         return
-    if attribute.type == "complex" and op == "add" and isinstance(holder.get(name), dict):
+    # RFC 7644 §3.5.2.1 and §3.5.2.3: add and replace on a complex attribute
+    # set the sub-attributes given; "Sub-attributes that are not specified in
+    # the 'value' parameter are left unchanged."
+    if attribute.type == "complex" and isinstance(holder.get(name), dict):
         if not isinstance(value, dict):
             raise invalid_value(f"'{ref.name}' must be an object")
         holder[name] = {**holder[name], **value}

@@ -154,6 +154,12 @@ def group_type() -> ResourceType:
     # Two groups with one name would be ambiguous to admins and to the
     # admin-group setting, so displayName is unique, like userName.
     _tweak(core["attributes"], "displayName", uniqueness="server")
+    # members.display is the member's own displayName, filled in by the service;
+    # what a client sends there is not kept. RFC 7643 §8.7.1 gives members no
+    # display at all (scim2-models adds it as readWrite), so say it is readOnly.
+    for attribute in core["attributes"]:
+        if attribute["name"] == "members":
+            _tweak(attribute.get("subAttributes") or [], "display", mutability="readOnly")
     return ResourceType(
         name="Group", endpoint="/Groups", core=_schema(core), extensions=(), common=_common()
     )
@@ -299,6 +305,10 @@ def coerce_single(attribute: Attribute, value: Any, where: str) -> Any:
             sub = attribute.sub(key) if isinstance(key, str) else None
             if sub is None:
                 raise invalid_syntax(f"'{where}' has no sub-attribute '{key}'")
+            if sub.mutability == "readOnly":
+                # RFC 7644 §3.3: read-only values a client sends are ignored,
+                # as for top-level attributes (manager.displayName).
+                continue
             checked = coerce(sub, item, f"{where}.{sub.name}")
             if checked is not None:
                 result[sub.name] = checked
@@ -513,5 +523,7 @@ def iso(moment: datetime) -> str:
     """Return moment as an RFC 3339 UTC timestamp, treating naive values as UTC."""
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC)
-    text = moment.replace(tzinfo=None).isoformat(timespec="milliseconds")
+    # Microseconds, as stored: a client that filters on "meta.lastModified gt"
+    # the value it was shown must not get the same resource back.
+    text = moment.replace(tzinfo=None).isoformat(timespec="microseconds")
     return text + "Z"

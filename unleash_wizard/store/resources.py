@@ -121,6 +121,7 @@ def create_user(session: Session, data: dict[str, Any]) -> User:
     if not data.get("userName", "").strip():
         raise invalid_value("'userName' must not be empty")
     _check_user_name(session, data, None)
+    data = {**data, "active": data.get("active", True)}  # a new user starts enabled
     now = utcnow()
     user = User(
         id=new_id(),
@@ -183,14 +184,16 @@ def delete_user(session: Session, user: User) -> None:
     user.active = False
     user.modified_at = now
     user.version = user.version + 1
-    session.execute(delete(Membership).where(Membership.user_id == user.id))
-    session.execute(delete(UserEmail).where(UserEmail.user_id == user.id))
+    # Bump the user's groups before their memberships go, so the subquery
+    # still finds them: each group's members changed (RFC 7644 §3.14).
     group_ids = select(Membership.group_id).where(Membership.user_id == user.id)
     session.execute(
         update(Group)
         .where(Group.id.in_(group_ids))
         .values(version=Group.version + 1, modified_at=now)
     )
+    session.execute(delete(Membership).where(Membership.user_id == user.id))
+    session.execute(delete(UserEmail).where(UserEmail.user_id == user.id))
 
 
 def search_users(
@@ -243,7 +246,10 @@ def user_to_scim(
     data = user.data or {}
     resource: dict[str, Any] = {"schemas": user_schemas(data), "id": user.id}
     resource.update(data)
-    resource["active"] = user.active
+    # After a PATCH removes "active" it is unassigned (RFC 7644 §3.5.2.2) and
+    # not shown; the user stays enabled, as RFC 7643 §4.1.1 lets us decide.
+    if "active" in data or not user.active:
+        resource["active"] = user.active
     if groups:
         resource["groups"] = [
             {"value": gid, "display": name, "$ref": f"{base_url}/Groups/{gid}", "type": "direct"}

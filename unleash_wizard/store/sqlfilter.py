@@ -7,6 +7,7 @@ on both SQLite and PostgreSQL, if not indexed.
 """
 
 from collections.abc import Callable
+from datetime import UTC
 from datetime import datetime
 from typing import Any
 
@@ -120,9 +121,15 @@ def compare(column: Column, term: Term, lowered: bool) -> ColumnElement[bool]:
 
 def _parse_datetime(value: str) -> datetime:
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise invalid_filter(f"'{value}' is not a dateTime") from None
+    # Timestamps are stored in UTC, and SQLite keeps them without an offset,
+    # so "2024-05-01T14:00:00+02:00" must be compared as 12:00 UTC. An
+    # xsd:dateTime without an offset is read as UTC.
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def _common_column(model: Any, ref: AttrRef) -> tuple[Column, bool] | None:

@@ -1,0 +1,162 @@
+"""Assertions and small builders shared by the /scim/v2 HTTP tests."""
+
+import json as _json
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from flask import Flask
+from sqlalchemy import create_engine
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from unleash_wizard import create_app
+from unleash_wizard.extensions import db
+from unleash_wizard.store import settings
+from unleash_wizard.store import tokens
+
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+ADSCIM_GROUP = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
+ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+SCIM_JSON = "application/scim+json"
+
+
+def assert_scim_error(response, status: int, scim_type: str | None = None) -> dict:
+    """Check that response is a SCIM error (RFC 7644 §3.12) and return its body."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == SCIM_JSON
+    body = response.get_json(force=True)
+    assert body["schemas"] == [ERROR]
+    assert body["status"] == str(status)
+    assert isinstance(body.get("detail"), str) and body["detail"]
+    if scim_type is None:
+        assert "scimType" not in body
+    else:
+        assert body["scimType"] == scim_type
+    return body
+
+
+def assert_scim_json(response, status: int = 200) -> dict:
+    """Check status and content type and return the JSON body."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == SCIM_JSON
+    return response.get_json(force=True)
+
+
+def user_body(user_name: str, **attributes) -> dict:
+    """Return a User as Entra creates it."""
+    return {"schemas": [USER], "userName": user_name, "active": True, **attributes}
+
+
+def create_user(scim, user_name: str, **attributes) -> dict:
+    """POST a user and return the created resource."""
+    response = scim.post("/scim/v2/Users", json=user_body(user_name, **attributes))
+    return assert_scim_json(response, 201)
+
+
+def create_group(scim, display_name: str, members=(), **attributes) -> dict:
+    """POST a group with these member ids and return the created resource."""
+    body = {
+        "schemas": [GROUP],
+        "displayName": display_name,
+        "members": [{"value": m} for m in members],
+        **attributes,
+    }
+    return assert_scim_json(scim.post("/scim/v2/Groups", json=body), 201)
+
+
+def patch_body(*operations) -> dict:
+    """Return a PatchOp message."""
+    return {"schemas": [PATCH_OP], "Operations": list(operations)}
+
+
+def ids(list_response: dict) -> set[str]:
+    """Return the ids of a ListResponse's resources."""
+    return {r["id"] for r in list_response["Resources"]}
+
+
+# ---------------------------------------------------------------------------
+# An app of its own, for module-scoped fixtures
+# ---------------------------------------------------------------------------
+
+
+class TokenClient:
+    """A test client sending application/scim+json with a bearer token."""
+
+    def __init__(self, client, token: str):
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {token}", "Accept": SCIM_JSON}
+
+    def open(self, method: str, path: str, json=None, headers=None, **kwargs):
+        all_headers = {**self.headers, **(headers or {})}
+        if json is not None:
+            kwargs["data"] = _json.dumps(json)
+            all_headers.setdefault("Content-Type", SCIM_JSON)
+        return self.client.open(path, method=method, headers=all_headers, **kwargs)
+
+    def get(self, path, **kwargs):
+        return self.open("GET", path, **kwargs)
+
+    def post(self, path, json=None, **kwargs):
+        return self.open("POST", path, json=json, **kwargs)
+
+    def put(self, path, json=None, **kwargs):
+        return self.open("PUT", path, json=json, **kwargs)
+
+    def patch(self, path, json=None, **kwargs):
+        return self.open("PATCH", path, json=json, **kwargs)
+
+    def delete(self, path, **kwargs):
+        return self.open("DELETE", path, **kwargs)
+
+
+@contextmanager
+def own_app(tmp_dir: Path, **overrides) -> Iterator[tuple[Flask, TokenClient]]:
+    """Yield an app on a database of its own, with SCIM on, and a client for it.
+
+    Module-scoped fixtures use it: the shared PostgreSQL test database is
+    emptied by every function-scoped ``app``, so a module's data lives apart.
+    """
+    server = os.environ.get("TEST_DATABASE_URL", "")
+    admin = None
+    if server.startswith("postgresql"):
+        name = f"uwz_test_{uuid.uuid4().hex[:12]}"
+        admin = create_engine(server, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    else:
+        url = f"sqlite:///{tmp_dir / 'module.db'}"
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret-key",
+            "SQLALCHEMY_DATABASE_URI": url,
+            "WTF_CSRF_ENABLED": False,
+            "PUBLIC_URL": "https://wizard.example.com",
+            "RATELIMIT_ENABLED": False,
+            **overrides,
+        }
+    )
+    try:
+        with app.app_context():
+            db.create_all()
+            settings.put(db.session, settings.SCIM_ENABLED, True)
+            secret = tokens.issue(db.session, "entra").secret
+            db.session.commit()
+        yield app, TokenClient(app.test_client(), secret)
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        if admin is not None:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
