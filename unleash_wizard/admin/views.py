@@ -11,6 +11,28 @@ from ..store import resources
 
 bp = Blueprint("admin", __name__)
 
+# The sections of the admin area, in menu order; each shows once its blueprint
+# is registered, so the menu never links to a page that does not exist.
+MAIN_NAV = (
+    ("admin.home", "Overview"),
+    ("wizard.overview", "Setup wizard"),
+    ("sso.scim", "Single Sign-On"),
+    ("directory.users", "Directory"),
+    ("log.requests", "Provisioning log"),
+    ("support.view", "Support"),
+)
+
+
+@bp.app_context_processor
+def navigation():
+    """Offer base.html the menu entries whose pages exist."""
+
+    def main_nav():
+        present = current_app.view_functions
+        return [(endpoint, label) for endpoint, label in MAIN_NAV if endpoint in present]
+
+    return {"main_nav": main_nav}
+
 SCIM_PATH = "/scim/v2"
 
 

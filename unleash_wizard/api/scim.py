@@ -515,7 +515,7 @@ def replace_user(user_id: str) -> Response:
 def patch_user(user_id: str) -> Response:
     note(resource_type="User", resource_id=user_id[:36])
     patch_body, signals = entra.normalize_patch(user_type(), body())
-    g.scim_log["signals"].update(signals)
+    g.scim_log["signals"].update(signals or {entra.COMPLIANT_PATCH})
     operations = check_operations(patch_body)
     note_attributes(_patched_names(operations))
     begin_write()
@@ -706,7 +706,7 @@ def _commit_group(display_name: Any) -> None:
 def patch_group(group_id: str) -> Response:
     note(resource_type="Group", resource_id=group_id[:36])
     patch_body, signals = entra.normalize_patch(group_type(), body())
-    g.scim_log["signals"].update(signals)
+    g.scim_log["signals"].update(signals or {entra.COMPLIANT_PATCH})
     operations = check_operations(patch_body)
     note_attributes(_patched_names(operations))
     others, changes = split_members(group_type(), operations)

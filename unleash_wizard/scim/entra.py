@@ -20,6 +20,8 @@ LEGACY_OP_CASE = "legacy-op-case"
 LEGACY_BOOLEAN_STRING = "legacy-boolean-string"
 LEGACY_MEMBER_REMOVE = "legacy-member-remove"
 LEGACY_SIGNALS = (LEGACY_OP_CASE, LEGACY_BOOLEAN_STRING, LEGACY_MEMBER_REMOVE)
+# A PATCH whose ops were all lowercase: what Entra sends with the flag on.
+COMPLIANT_PATCH = "compliant-patch"
 
 _BOOLEAN_STRINGS = {"true": True, "false": False}
 
