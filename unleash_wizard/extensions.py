@@ -36,6 +36,10 @@ def init_app(app: Flask) -> None:
             configure_sqlite(db.engine)
 
 
+def _lower(value):
+    return value.lower() if isinstance(value, str) else value
+
+
 def configure_sqlite(engine: Engine) -> None:
     """Turn on WAL and foreign keys, and let writers take the lock up front.
 
@@ -49,6 +53,10 @@ def configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection, _record):
         dbapi_connection.isolation_level = None
+        # SQLite's lower() folds ASCII only; filters compare case-insensitively
+        # in every script (RFC 7643 §2.1 caseExact false), as the Python-lowered
+        # key columns do.
+        dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA busy_timeout = 30000")
         cursor.execute("PRAGMA foreign_keys = ON")
