@@ -33,3 +33,21 @@ ensure_venv() {
         echo "$wanted" >"$stamp"
     fi
 }
+
+# The browser tests drive Debian's chromium; install it when it is missing.
+ensure_chromium() {
+    if command -v chromium >/dev/null 2>&1; then
+        return 0
+    fi
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        if ! command -v sudo >/dev/null 2>&1; then
+            echo "The browser tests need Debian's chromium: apt-get install chromium" >&2
+            return 1
+        fi
+        sudo="sudo"
+    fi
+    echo "Installing chromium for the browser tests"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+}

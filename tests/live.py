@@ -83,8 +83,11 @@ def _has_control_socket() -> bool:
     return any(setting.name == "control_socket_disable" for setting in KNOWN_SETTINGS)
 
 
-def prepare_database(db_url: str) -> str:
-    """Create an empty schema on db_url, switch SCIM on and return a fresh token's secret."""
+def prepare_database(db_url: str, blank: bool = False) -> str:
+    """Create an empty schema on db_url, switch SCIM on and return a fresh token's secret.
+
+    blank leaves SCIM off with no token, as on a first start ("" is returned).
+    """
     app = create_app(
         {
             "TESTING": True,
@@ -96,6 +99,10 @@ def prepare_database(db_url: str) -> str:
     with app.app_context():
         db.drop_all()
         db.create_all()
+        if blank:
+            db.session.remove()
+            db.engine.dispose()
+            return ""
         settings.put(db.session, settings.SCIM_ENABLED, True)
         issued = tokens.issue(db.session, "entra-live")
         db.session.commit()
@@ -155,6 +162,7 @@ def run_live_server(
     threads: int = 1,
     token: str | None = None,
     preload: bool = True,
+    blank: bool = False,
 ) -> Iterator[LiveServer]:
     """Serve the app under gunicorn on db_url for the duration of the block.
 
@@ -172,7 +180,7 @@ def run_live_server(
     captured output.
     """
     owner = token is None
-    secret = prepare_database(db_url) if owner else token
+    secret = prepare_database(db_url, blank=blank) if owner else token
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
