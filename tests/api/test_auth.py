@@ -186,6 +186,9 @@ def test_bad_tokens_are_rate_limited_with_429(tmp_path):
         assert int(responses[2].headers["Retry-After"]) >= 1
         # Another client address is not held back by this one's failures.
         assert_scim_json(scim.get("/scim/v2/Users"))
+        # Nor is a live token sent from the same address: only failures count.
+        live = client.get("/scim/v2/Users", headers=scim.headers, environ_base=environ)
+        assert_scim_json(live)
 
 
 def test_provisioning_log_never_holds_the_token(app, client, scim_token, scim):

@@ -99,13 +99,6 @@ def authenticate() -> Response | None:
     g.scim_log = {"signals": set()}
     header = request.headers.get("Authorization", "")
     scheme, _, secret = header.partition(" ")
-    item = parse_limit(current_app.config["SCIM_BAD_TOKEN_LIMIT"])
-    client = request.remote_addr or "unknown"
-    limited = current_app.config.get("RATELIMIT_ENABLED", True)
-    if limited and not limiter.limiter.test(item, "scim-bad-token", client):
-        reset, _ = limiter.limiter.get_window_stats(item, "scim-bad-token", client)
-        wait = max(1, int(reset - time.time()))
-        raise ScimError(429, f"Too many requests with a bad token; retry in {wait} seconds")
     try:
         token = tokens.find(db.session, secret.strip()) if scheme.lower() == "bearer" else None
         live = token is not None and tokens.is_live(token)
@@ -114,16 +107,16 @@ def authenticate() -> Response | None:
         # again after it opens a read transaction, which SQLite cannot turn into
         # a write while another worker writes ("database is locked", a 503).
         token_name = token.name if token is not None else None
+        revoked = token is not None and token.revoked_at is not None
         due = live and tokens.touch_due(token)
         db.session.rollback()  # end the read so a write can begin IMMEDIATE
         if not live:
-            if limited:
-                limiter.limiter.hit(item, "scim-bad-token", client)
             g.scim_log["signals"].add("bad-token")
-            if token is not None:
-                reason = "has been revoked" if token.revoked_at else "has expired"
-                g.scim_log["token_name"] = token.name
-                raise ScimError(401, f"The bearer token '{token.name}' {reason}")
+            _count_bad_token()
+            if token_name is not None:
+                reason = "has been revoked" if revoked else "has expired"
+                g.scim_log["token_name"] = token_name
+                raise ScimError(401, f"The bearer token '{token_name}' {reason}")
             raise ScimError(401, "A valid bearer token is required")
         g.scim_log["token_name"] = token_name
         if not enabled:
@@ -136,6 +129,23 @@ def authenticate() -> Response | None:
         db.session.rollback()
         raise
     return None
+
+
+def _count_bad_token() -> None:
+    """Count a bad-token attempt per client; past the limit answer 429 instead of 401.
+
+    Only failures count, so a client with a live token is never slowed down
+    by someone else's mistakes from the same address.
+    """
+    if not current_app.config.get("RATELIMIT_ENABLED", True):
+        return
+    item = parse_limit(current_app.config["SCIM_BAD_TOKEN_LIMIT"])
+    client = request.remote_addr or "unknown"
+    if limiter.limiter.hit(item, "scim-bad-token", client):
+        return
+    reset, _ = limiter.limiter.get_window_stats(item, "scim-bad-token", client)
+    wait = max(1, int(reset - time.time()))
+    raise ScimError(429, f"Too many requests with a bad token; retry in {wait} seconds")
 
 
 def begin_write() -> None:
