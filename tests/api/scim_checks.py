@@ -118,21 +118,24 @@ class TokenClient:
 
 
 @contextmanager
-def own_app(tmp_dir: Path, **overrides) -> Iterator[tuple[Flask, TokenClient]]:
-    """Yield an app on a database of its own, with SCIM on, and a client for it.
+def own_app(
+    tmp_dir: Path, url: str | None = None, **overrides
+) -> Iterator[tuple[Flask, TokenClient]]:
+    """Yield an app with SCIM on and one token, and a client using that token.
 
-    Module-scoped fixtures use it: the shared PostgreSQL test database is
-    emptied by every function-scoped ``app``, so a module's data lives apart.
+    With url, the app runs on that database, emptied first. Without, it gets
+    a database of its own (a throwaway one on TEST_DATABASE_URL's server), for
+    module-scoped data that must outlive the tests emptying the shared one.
     """
     server = os.environ.get("TEST_DATABASE_URL", "")
     admin = None
-    if server.startswith("postgresql"):
+    if url is None and server.startswith("postgresql"):
         name = f"uwz_test_{uuid.uuid4().hex[:12]}"
         admin = create_engine(server, isolation_level="AUTOCOMMIT")
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
         url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    else:
+    elif url is None:
         url = f"sqlite:///{tmp_dir / 'module.db'}"
     app = create_app(
         {
@@ -148,6 +151,8 @@ def own_app(tmp_dir: Path, **overrides) -> Iterator[tuple[Flask, TokenClient]]:
     try:
         with app.app_context():
             db.create_all()
+        empty_database(app)
+        with app.app_context():
             settings.put(db.session, settings.SCIM_ENABLED, True)
             secret = tokens.issue(db.session, "entra").secret
             db.session.commit()
@@ -160,3 +165,15 @@ def own_app(tmp_dir: Path, **overrides) -> Iterator[tuple[Flask, TokenClient]]:
             with admin.connect() as connection:
                 connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
+
+
+def empty_database(app: Flask) -> None:
+    """Delete every row, so a module-scoped app starts each test as a fresh one would.
+
+    Much faster than the drop and create the ``app`` fixture does, which on
+    PostgreSQL costs a few hundred milliseconds a test.
+    """
+    with app.app_context():
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(table.delete())
+        db.session.commit()

@@ -8,6 +8,7 @@ from scim_checks import assert_scim_error
 from scim_checks import assert_scim_json
 from scim_checks import create_group
 from scim_checks import create_user
+from scim_checks import empty_database
 from scim_checks import own_app
 from scim_checks import patch_body
 from scim_checks import user_body
@@ -19,6 +20,19 @@ from unleash_wizard.store import tokens
 from unleash_wizard.store.models import ProvisioningLog
 from unleash_wizard.store.models import ScimToken
 from unleash_wizard.store.models import utcnow
+
+
+@pytest.fixture(scope="module")
+def module_app(tmp_path_factory, database_url):
+    with own_app(tmp_path_factory.mktemp("auth"), url=database_url) as (app, _):
+        yield app
+
+
+@pytest.fixture
+def app(module_app):
+    """This module's app, emptied: the conftest ``client`` and ``scim`` build on it."""
+    empty_database(module_app)
+    return module_app
 
 
 def get_users(client, authorization: str | None):
@@ -168,9 +182,9 @@ def test_request_sets_token_last_used_at(app, client, scim_token):
         assert before - timedelta(seconds=1) <= used <= utcnow()
 
 
-def test_bad_tokens_are_rate_limited_with_429(tmp_path):
+def test_bad_tokens_are_rate_limited_with_429(tmp_path, module_app, database_url):
     limits = {"RATELIMIT_ENABLED": True, "SCIM_BAD_TOKEN_LIMIT": "2 per minute"}
-    with own_app(tmp_path, **limits) as (app, scim):
+    with own_app(tmp_path, url=database_url, **limits) as (app, scim):
         client = app.test_client()
         environ = {"REMOTE_ADDR": "198.51.100.77"}
 

@@ -1,20 +1,16 @@
 """Discovery (RFC 7644 §4), root search and the endpoints this service does not offer."""
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-
 import pytest
-from flask import Flask
 from scim_checks import ENTERPRISE
 from scim_checks import GROUP
 from scim_checks import LIST
 from scim_checks import SEARCH
 from scim_checks import USER
-from scim_checks import TokenClient
 from scim_checks import assert_scim_error
 from scim_checks import assert_scim_json
 from scim_checks import create_group
 from scim_checks import create_user
+from scim_checks import empty_database
 from scim_checks import ids
 from scim_checks import own_app
 
@@ -24,17 +20,17 @@ SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Schema"
 PUBLIC = "https://wizard.example.com/scim/v2"
 
 
-@dataclass
-class Shared:
-    app: Flask
-    scim: TokenClient
-
-
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory) -> Iterator[Shared]:
-    """One app for the tests that only read, or add records no other test counts."""
-    with own_app(tmp_path_factory.mktemp("discovery")) as (app, scim):
-        yield Shared(app, scim)
+def module_app(tmp_path_factory, database_url):
+    with own_app(tmp_path_factory.mktemp("discovery"), url=database_url) as (app, _):
+        yield app
+
+
+@pytest.fixture
+def app(module_app):
+    """This module's app, emptied: the conftest ``client`` and ``scim`` build on it."""
+    empty_database(module_app)
+    return module_app
 
 
 # ---------------------------------------------------------------------------
@@ -42,15 +38,13 @@ def shared(tmp_path_factory) -> Iterator[Shared]:
 # ---------------------------------------------------------------------------
 
 
-def test_service_provider_config_tells_what_is_supported(shared):
-    api = shared.scim
-
-    body = assert_scim_json(api.get("/scim/v2/ServiceProviderConfig"))
+def test_service_provider_config_tells_what_is_supported(app, scim):
+    body = assert_scim_json(scim.get("/scim/v2/ServiceProviderConfig"))
 
     assert body["schemas"] == [SPC]
     assert body["patch"] == {"supported": True}
     assert body["filter"]["supported"] is True
-    assert body["filter"]["maxResults"] == shared.app.config["SCIM_MAX_RESULTS"]
+    assert body["filter"]["maxResults"] == app.config["SCIM_MAX_RESULTS"]
     assert body["sort"] == {"supported": True}
     assert body["etag"] == {"supported": True}
     assert body["bulk"]["supported"] is False
@@ -60,8 +54,8 @@ def test_service_provider_config_tells_what_is_supported(shared):
     assert body["meta"]["location"] == f"{PUBLIC}/ServiceProviderConfig"
 
 
-def test_filter_max_results_is_what_lists_honour(app, scim):
-    app.config["SCIM_MAX_RESULTS"] = 2
+def test_filter_max_results_is_what_lists_honour(app, scim, monkeypatch):
+    monkeypatch.setitem(app.config, "SCIM_MAX_RESULTS", 2)
     for i in range(3):
         create_user(scim, f"u{i}@example.com")
 
@@ -73,12 +67,10 @@ def test_filter_max_results_is_what_lists_honour(app, scim):
     assert body["totalResults"] == 3
 
 
-def test_etag_support_is_real(shared):
-    api = shared.scim
+def test_etag_support_is_real(scim):
+    user = create_user(scim, "etag@example.com")
 
-    user = create_user(api, "etag@example.com")
-
-    response = api.get(f"/scim/v2/Users/{user['id']}")
+    response = scim.get(f"/scim/v2/Users/{user['id']}")
 
     assert response.headers["ETag"] == user["meta"]["version"]
 
@@ -97,10 +89,8 @@ def test_sort_support_is_real(scim):
 # ---------------------------------------------------------------------------
 
 
-def test_resource_types_list_users_and_groups(shared):
-    api = shared.scim
-
-    body = assert_scim_json(api.get("/scim/v2/ResourceTypes"))
+def test_resource_types_list_users_and_groups(scim):
+    body = assert_scim_json(scim.get("/scim/v2/ResourceTypes"))
 
     assert body["schemas"] == [LIST]
     assert body["totalResults"] == 2
@@ -119,19 +109,15 @@ def test_resource_types_list_users_and_groups(shared):
 
 
 @pytest.mark.parametrize("name", ["User", "Group"])
-def test_resource_type_by_id(shared, name):
-    api = shared.scim
-
-    body = assert_scim_json(api.get(f"/scim/v2/ResourceTypes/{name}"))
+def test_resource_type_by_id(scim, name):
+    body = assert_scim_json(scim.get(f"/scim/v2/ResourceTypes/{name}"))
 
     assert body["id"] == name
     assert body["schemas"] == [RESOURCE_TYPE]
 
 
-def test_unknown_resource_type_is_404(shared):
-    api = shared.scim
-
-    assert_scim_error(api.get("/scim/v2/ResourceTypes/Device"), 404)
+def test_unknown_resource_type_is_404(scim):
+    assert_scim_error(scim.get("/scim/v2/ResourceTypes/Device"), 404)
 
 
 # ---------------------------------------------------------------------------
@@ -143,10 +129,8 @@ def schema_attributes(schema: dict) -> dict[str, dict]:
     return {a["name"]: a for a in schema["attributes"]}
 
 
-def test_schemas_list_user_group_and_enterprise(shared):
-    api = shared.scim
-
-    body = assert_scim_json(api.get("/scim/v2/Schemas"))
+def test_schemas_list_user_group_and_enterprise(scim):
+    body = assert_scim_json(scim.get("/scim/v2/Schemas"))
 
     assert body["schemas"] == [LIST]
     assert {s["id"] for s in body["Resources"]} == {USER, GROUP, ENTERPRISE}
@@ -157,31 +141,23 @@ def test_schemas_list_user_group_and_enterprise(shared):
 
 
 @pytest.mark.parametrize("urn", [USER, GROUP, ENTERPRISE])
-def test_schema_by_urn(shared, urn):
-    api = shared.scim
-
-    body = assert_scim_json(api.get(f"/scim/v2/Schemas/{urn}"))
+def test_schema_by_urn(scim, urn):
+    body = assert_scim_json(scim.get(f"/scim/v2/Schemas/{urn}"))
 
     assert body["id"] == urn
     assert body["schemas"] == [SCHEMA]
 
 
-def test_schema_urn_lookup_is_case_insensitive(shared):
-    api = shared.scim
-
-    assert assert_scim_json(api.get(f"/scim/v2/Schemas/{USER.lower()}"))["id"] == USER
+def test_schema_urn_lookup_is_case_insensitive(scim):
+    assert assert_scim_json(scim.get(f"/scim/v2/Schemas/{USER.lower()}"))["id"] == USER
 
 
-def test_unknown_schema_is_404(shared):
-    api = shared.scim
-
-    assert_scim_error(api.get("/scim/v2/Schemas/urn:example:nothing"), 404)
+def test_unknown_schema_is_404(scim):
+    assert_scim_error(scim.get("/scim/v2/Schemas/urn:example:nothing"), 404)
 
 
-def test_user_schema_matches_what_the_service_keeps(shared):
-    api = shared.scim
-
-    schema = assert_scim_json(api.get(f"/scim/v2/Schemas/{USER}"))
+def test_user_schema_matches_what_the_service_keeps(scim):
+    schema = assert_scim_json(scim.get(f"/scim/v2/Schemas/{USER}"))
     attributes = schema_attributes(schema)
 
     # No SCIM passwords are kept, so none is advertised.
@@ -193,18 +169,14 @@ def test_user_schema_matches_what_the_service_keeps(shared):
     assert attributes["active"]["type"] == "boolean"
 
 
-def test_group_schema_marks_display_name_unique(shared):
-    api = shared.scim
-
-    schema = assert_scim_json(api.get(f"/scim/v2/Schemas/{GROUP}"))
+def test_group_schema_marks_display_name_unique(scim):
+    schema = assert_scim_json(scim.get(f"/scim/v2/Schemas/{GROUP}"))
 
     assert schema_attributes(schema)["displayName"]["uniqueness"] == "server"
 
 
-def test_every_advertised_user_attribute_is_accepted(shared):
-    api = shared.scim
-
-    schema = assert_scim_json(api.get(f"/scim/v2/Schemas/{USER}"))
+def test_every_advertised_user_attribute_is_accepted(scim):
+    schema = assert_scim_json(scim.get(f"/scim/v2/Schemas/{USER}"))
     samples = {"string": "x", "boolean": True, "reference": "https://example.com/x"}
     body = {"schemas": [USER], "userName": "everything@example.com"}
     for attribute in schema["attributes"]:
@@ -222,7 +194,7 @@ def test_every_advertised_user_attribute_is_accepted(shared):
             value = samples[attribute["type"]]
         body[attribute["name"]] = value
 
-    response = api.post("/scim/v2/Users", json=body)
+    response = scim.post("/scim/v2/Users", json=body)
 
     created = assert_scim_json(response, 201)
     for name in body:
@@ -235,10 +207,8 @@ def test_every_advertised_user_attribute_is_accepted(shared):
 # ---------------------------------------------------------------------------
 
 
-def test_bulk_is_501_as_the_config_says(shared):
-    api = shared.scim
-
-    response = api.post(
+def test_bulk_is_501_as_the_config_says(scim):
+    response = scim.post(
         "/scim/v2/Bulk",
         json={"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": []},
     )
@@ -248,10 +218,8 @@ def test_bulk_is_501_as_the_config_says(shared):
 
 
 @pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE"])
-def test_me_is_501(shared, method):
-    api = shared.scim
-
-    response = api.open(method, "/scim/v2/Me", json={} if method != "GET" else None)
+def test_me_is_501(scim, method):
+    response = scim.open(method, "/scim/v2/Me", json={} if method != "GET" else None)
 
     assert_scim_error(response, 501)
 
@@ -303,18 +271,16 @@ def test_root_search_without_filter_pages_over_everything(scim):
     assert ids(first).isdisjoint(ids(second))
 
 
-def test_root_search_with_attribute_no_type_has_is_invalid_filter(shared):
-    api = shared.scim
-
-    response = api.post("/scim/v2/.search", json={"schemas": [SEARCH], "filter": 'shoeSize eq "1"'})
+def test_root_search_with_attribute_no_type_has_is_invalid_filter(scim):
+    response = scim.post(
+        "/scim/v2/.search", json={"schemas": [SEARCH], "filter": 'shoeSize eq "1"'}
+    )
 
     assert_scim_error(response, 400, "invalidFilter")
 
 
-def test_root_search_with_wrong_schema_is_400(shared):
-    api = shared.scim
-
-    response = api.post("/scim/v2/.search", json={"schemas": [USER]})
+def test_root_search_with_wrong_schema_is_400(scim):
+    response = scim.post("/scim/v2/.search", json={"schemas": [USER]})
 
     assert_scim_error(response, 400, "invalidValue")
 
@@ -334,9 +300,7 @@ def test_root_search_excluded_attributes_apply(scim):
         assert not {"members", "groups", "meta"} & set(resource)
 
 
-def test_discovery_paths_ignore_unknown_query_parameters(shared):
-    api = shared.scim
-
-    response = api.get("/scim/v2/ServiceProviderConfig?aadOptscim062020")
+def test_discovery_paths_ignore_unknown_query_parameters(scim):
+    response = scim.get("/scim/v2/ServiceProviderConfig?aadOptscim062020")
 
     assert assert_scim_json(response)["schemas"] == [SPC]

@@ -11,26 +11,23 @@ from scim_checks import assert_scim_error
 from scim_checks import assert_scim_json
 from scim_checks import create_group
 from scim_checks import create_user
+from scim_checks import empty_database
 from scim_checks import own_app
 from scim_checks import patch_body
 from scim_checks import user_body
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory):
-    """One app for the whole module: these tests only add uniquely named records."""
-    with own_app(tmp_path_factory.mktemp("errors")) as pair:
-        yield pair
+def module_app(tmp_path_factory, database_url):
+    with own_app(tmp_path_factory.mktemp("errors"), url=database_url) as (app, _):
+        yield app
 
 
 @pytest.fixture
-def app(shared):
-    return shared[0]
-
-
-@pytest.fixture
-def scim(shared):
-    return shared[1]
+def app(module_app):
+    """This module's app, emptied: the conftest ``client`` and ``scim`` build on it."""
+    empty_database(module_app)
+    return module_app
 
 
 def unique(kind: str = "user") -> str:

@@ -11,7 +11,9 @@ from scim_checks import assert_scim_error
 from scim_checks import assert_scim_json
 from scim_checks import create_group
 from scim_checks import create_user
+from scim_checks import empty_database
 from scim_checks import ids
+from scim_checks import own_app
 from scim_checks import patch_body
 from sqlalchemy import event
 from sqlalchemy import func
@@ -25,6 +27,19 @@ from unleash_wizard.store.models import User
 from unleash_wizard.store.models import utcnow
 
 PUBLIC = "https://wizard.example.com/scim/v2"
+
+
+@pytest.fixture(scope="module")
+def module_app(tmp_path_factory, database_url):
+    with own_app(tmp_path_factory.mktemp("groups"), url=database_url) as (app, _):
+        yield app
+
+
+@pytest.fixture
+def app(module_app):
+    """This module's app, emptied: the conftest ``client`` and ``scim`` build on it."""
+    empty_database(module_app)
+    return module_app
 
 
 def get_group(scim, group_id: str, query: str = "") -> dict:

@@ -20,6 +20,7 @@ from scim_checks import TokenClient
 from scim_checks import assert_scim_error
 from scim_checks import assert_scim_json
 from scim_checks import create_user
+from scim_checks import empty_database
 from scim_checks import ids
 from scim_checks import own_app
 from scim_checks import patch_body
@@ -31,6 +32,19 @@ from unleash_wizard.store.models import User
 from unleash_wizard.store.models import UserEmail
 
 PUBLIC = "https://wizard.example.com/scim/v2"
+
+
+@pytest.fixture(scope="module")
+def module_app(tmp_path_factory, database_url):
+    with own_app(tmp_path_factory.mktemp("users"), url=database_url) as (app, _):
+        yield app
+
+
+@pytest.fixture
+def app(module_app):
+    """This module's app, emptied: the conftest ``client`` and ``scim`` build on it."""
+    empty_database(module_app)
+    return module_app
 
 
 def listing(scim, query: str = "", **params) -> dict:
