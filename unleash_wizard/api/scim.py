@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import MethodNotAllowed
 
 from ..extensions import db
 from ..extensions import limiter
@@ -46,6 +47,7 @@ from ..store import resources as store
 from ..store import settings
 from ..store import tokens
 from ..store.sqlfilter import group_condition
+from ..store.sqlfilter import json_column
 from ..store.sqlfilter import user_condition
 from . import discovery
 
@@ -184,12 +186,12 @@ def write_log(response: Response) -> Response:
     return response
 
 
-def _error_response(error: ScimError) -> Response:
+def _error_response(error: ScimError, headers: dict[str, str] | None = None) -> Response:
     db.session.rollback()
     if "scim_log" in g:
         g.scim_log["scim_type"] = error.scim_type
         g.scim_log["detail"] = error.detail
-    headers = {}
+    headers = dict(headers or {})
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="SCIM"'
     if error.status == 429:
@@ -213,7 +215,11 @@ def handle_http_error(error: HTTPException) -> Response | HTTPException:
         413: "The request body is too large",
     }.get(status, error.description or "Request failed")
     scim_type = "invalidSyntax" if status == 400 else None
-    return _error_response(ScimError(status, detail, scim_type))
+    headers = {}
+    valid = getattr(error, "valid_methods", None)
+    if status == 405 and valid:
+        headers["Allow"] = ", ".join(sorted(valid))
+    return _error_response(ScimError(status, detail, scim_type), headers)
 
 
 def handle_database_error(error: SQLAlchemyError) -> Response:
@@ -367,14 +373,22 @@ class Listing:
             )
         return True
 
-    def order(self, columns: dict[str, Any]) -> Any:
+    def order(self, columns: dict[str, Any], data: Any) -> Any:
+        """Return the ORDER BY term for sortBy/sortOrder (RFC 7644 §3.4.2.3), or None."""
         if not self.sort_by:
             return None
         ref = resolve_text(self.rtype, self.sort_by)
-        if ref is None or ref.name not in columns:
-            raise invalid_value(f"Sorting by '{self.sort_by}' is not supported")
-        column = columns[ref.name]
-        return column.desc() if self.descending else column.asc()
+        if ref is None:
+            raise invalid_value(f"Unknown attribute '{self.sort_by}' in sortBy")
+        if ref.name in columns:
+            column = columns[ref.name]
+        elif ref.attribute.multi_valued or ref.target.type == "complex":
+            raise invalid_value(f"Sorting by the multi-valued '{ref.name}' is not supported")
+        else:
+            core = ref.urn is None or ref.urn == self.rtype.core.id
+            column = json_column(data, ref, None if core else ref.urn)
+        # Unassigned values sort last in ascending order, first in descending.
+        return column.desc().nulls_first() if self.descending else column.asc().nulls_last()
 
 
 def list_response(resources: list[dict[str, Any]], total: int, start: int) -> dict[str, Any]:
@@ -417,6 +431,12 @@ def _note_lookup(listing: Listing, total: int) -> None:
     g.scim_log["signals"].add("lookup-empty" if total == 0 else "lookup-found")
 
 
+def _refuse_search_get(resource_id: str) -> None:
+    """Answer GET .../.search with 405: a search is a POST (RFC 7644 §3.4.3)."""
+    if resource_id == ".search":
+        raise MethodNotAllowed(valid_methods=["POST"])
+
+
 # ---------------------------------------------------------------------------
 # Users
 # ---------------------------------------------------------------------------
@@ -452,7 +472,7 @@ def search_users(params: dict[str, Any]) -> dict[str, Any]:
             parse_filter(user_type(), listing.filter_text), db.engine.dialect.name
         )
     page = store.search_users(
-        db.session, condition, listing.order(USER_SORT), listing.start, listing.count
+        db.session, condition, listing.order(USER_SORT, store.User.data), listing.start, listing.count
     )
     _note_lookup(listing, page.total)
     return list_response(_user_resources(page.rows, listing), page.total, listing.start)
@@ -470,6 +490,7 @@ def search_users_post() -> Response:
 
 @bp.get("/Users/<user_id>")
 def get_user(user_id: str) -> Response:
+    _refuse_search_get(user_id)
     note(resource_type="User", resource_id=user_id[:36])
     user = store.get_user(db.session, user_id)
     if user is None:
@@ -616,7 +637,7 @@ def search_groups(params: dict[str, Any]) -> dict[str, Any]:
     if listing.filter_text:
         condition = group_condition(parse_filter(group_type(), listing.filter_text))
     page = store.search_groups(
-        db.session, condition, listing.order(GROUP_SORT), listing.start, listing.count
+        db.session, condition, listing.order(GROUP_SORT, store.Group.data), listing.start, listing.count
     )
     _note_lookup(listing, page.total)
     return list_response(_group_resources(page.rows, listing), page.total, listing.start)
@@ -634,6 +655,7 @@ def search_groups_post() -> Response:
 
 @bp.get("/Groups/<group_id>")
 def get_group(group_id: str) -> Response:
+    _refuse_search_get(group_id)
     note(resource_type="Group", resource_id=group_id[:36])
     group = store.get_group(db.session, group_id)
     if group is None:

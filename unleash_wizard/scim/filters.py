@@ -98,7 +98,11 @@ def _resolve_node(
     if isinstance(node, Not):
         return Negation(_resolve_node(rtype, node.expr, parent, counter))
     if isinstance(node, Present):
-        return Term(_resolve_attr(rtype, node.attr_path, parent), None)
+        ref = _resolve_attr(rtype, node.attr_path, parent, compared=False)
+        if parent is None and ref.target.type == "complex" and ref.attribute.sub("value"):
+            # "emails pr": some email has a value, as for "emails.value pr".
+            ref = AttrRef(ref.urn, ref.attribute, ref.attribute.sub("value"))
+        return Term(ref, None)
     if isinstance(node, Comparison):
         ref = _resolve_attr(rtype, node.attr_path, parent)
         return Term(ref, node.op, _check_value(ref, node.op, node.value))

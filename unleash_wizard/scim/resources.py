@@ -310,7 +310,7 @@ def coerce_single(attribute: Attribute, value: Any, where: str) -> Any:
                 # as for top-level attributes (manager.displayName).
                 continue
             checked = coerce(sub, item, f"{where}.{sub.name}")
-            if checked is not None:
+            if checked not in (None, {}, []):
                 result[sub.name] = checked
         return result
     if kind == "boolean":
@@ -372,7 +372,7 @@ def canonical(rtype: ResourceType, body: Any) -> dict[str, Any]:
         if attribute.mutability == "readOnly":
             continue
         checked = coerce(attribute, value, attribute.name)
-        if checked is not None:
+        if checked not in (None, {}, []):
             result[attribute.name] = checked
     for attribute in rtype.core.attributes.values():
         if attribute.required and attribute.name not in result:
@@ -413,7 +413,7 @@ def _canonical_extension(
         if attribute.mutability == "readOnly":
             continue
         checked = coerce(attribute, item, f"{schema.id}:{attribute.name}")
-        if checked is not None:
+        if checked not in (None, {}, []):
             extension[attribute.name] = checked
     if extension:
         result[schema.id] = extension

@@ -79,7 +79,10 @@ def get_user(session: Session, user_id: str, lock: bool = False) -> User | None:
     """Return the SCIM-visible user with this id, locked for update if asked."""
     query = live_users().where(User.id == user_id)
     if lock:
-        query = query.with_for_update()
+        # FOR NO KEY UPDATE on PostgreSQL: it does not block the foreign-key
+        # checks of a concurrent membership insert, which FOR UPDATE would,
+        # deadlocking a DELETE of this user against a PATCH of its group.
+        query = query.with_for_update(key_share=True)
     return session.scalar(query)
 
 
@@ -445,7 +448,7 @@ def members_of(session: Session, group_ids: list[str]) -> dict[str, list[tuple[s
     rows = session.execute(
         select(Membership.group_id, User.id, User.display_name)
         .join(User, User.id == Membership.user_id)
-        .where(Membership.group_id.in_(group_ids))
+        .where(Membership.group_id.in_(group_ids), User.deleted_at.is_(None))
         .order_by(Membership.group_id, User.id)
     )
     for group_id, user_id, display_name in rows:

@@ -12,14 +12,14 @@ from datetime import datetime
 from typing import Any
 
 from scim2_models.path import CompareOperator
-from sqlalchemy import ColumnElement
 from sqlalchemy import Boolean
+from sqlalchemy import ColumnElement
 from sqlalchemy import String
 from sqlalchemy import and_
 from sqlalchemy import cast
-from sqlalchemy import literal
 from sqlalchemy import exists
 from sqlalchemy import func
+from sqlalchemy import literal
 from sqlalchemy import not_
 from sqlalchemy import or_
 from sqlalchemy import select
@@ -67,6 +67,10 @@ def _translate(node: Node, column_for: ColumnFor, within_for: WithinFor) -> Colu
         return not_(_translate(node.node, column_for, within_for))
     if isinstance(node, Within):
         return within_for(node)
+    if node.op is None and node.ref.sub is None and node.ref.target.type == "complex":
+        # "name pr", "addresses pr": the attribute holds something.
+        column, _ = column_for(node.ref)
+        return column.is_not(None)
     if node.ref.attribute.multi_valued and within_for is not _no_nesting:
         # "emails.value eq x" and "emails eq x" mean: some email's value is x.
         return within_for(Within(node.ref, node))
@@ -142,6 +146,8 @@ def _common_column(model: Any, ref: AttrRef) -> tuple[Column, bool] | None:
         return model.created_at, False
     if name == "meta.lastModified":
         return model.modified_at, False
+    if name == "meta.resourceType":
+        return literal(model.__name__), False
     if name.startswith("meta."):
         raise invalid_filter(f"Filtering on '{name}' is not supported")
     return None
@@ -163,11 +169,12 @@ def _user_column(ref: AttrRef) -> tuple[Column, bool]:
     if ref.urn is None or ref.urn.endswith(":core:2.0:User"):
         if ref.name in USER_COLUMNS:
             return USER_COLUMNS[ref.name]
-        return _json_column(User.data, ref, None), False
-    return _json_column(User.data, ref, ref.urn), False
+        return json_column(User.data, ref, None), False
+    return json_column(User.data, ref, ref.urn), False
 
 
-def _json_column(data: Any, ref: AttrRef, urn: str | None) -> Column:
+def json_column(data: Any, ref: AttrRef, urn: str | None) -> Column:
+    """Return the SQL expression reading ref from a JSON document column, typed."""
     element = data[urn] if urn else data
     element = element[ref.attribute.name]
     if ref.sub is not None:
