@@ -56,8 +56,7 @@ def resource_types(base_url: str) -> list[dict[str, Any]]:
         }
         if rtype.extensions:
             item["schemaExtensions"] = [
-                {"schema": ext.id, "required": False}
-                for ext in rtype.extensions
+                {"schema": ext.id, "required": False} for ext in rtype.extensions
             ]
         items.append(item)
     return items

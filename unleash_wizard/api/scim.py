@@ -368,9 +368,7 @@ class Listing:
         if self.attributes:
             return any(ref.attribute.name == name for ref in self.attributes)
         if self.excluded:
-            return not any(
-                ref.attribute.name == name and ref.sub is None for ref in self.excluded
-            )
+            return not any(ref.attribute.name == name and ref.sub is None for ref in self.excluded)
         return True
 
     def order(self, columns: dict[str, Any], data: Any) -> Any:
@@ -472,7 +470,11 @@ def search_users(params: dict[str, Any]) -> dict[str, Any]:
             parse_filter(user_type(), listing.filter_text), db.engine.dialect.name
         )
     page = store.search_users(
-        db.session, condition, listing.order(USER_SORT, store.User.data), listing.start, listing.count
+        db.session,
+        condition,
+        listing.order(USER_SORT, store.User.data),
+        listing.start,
+        listing.count,
     )
     _note_lookup(listing, page.total)
     return list_response(_user_resources(page.rows, listing), page.total, listing.start)
@@ -637,7 +639,11 @@ def search_groups(params: dict[str, Any]) -> dict[str, Any]:
     if listing.filter_text:
         condition = group_condition(parse_filter(group_type(), listing.filter_text))
     page = store.search_groups(
-        db.session, condition, listing.order(GROUP_SORT, store.Group.data), listing.start, listing.count
+        db.session,
+        condition,
+        listing.order(GROUP_SORT, store.Group.data),
+        listing.start,
+        listing.count,
     )
     _note_lookup(listing, page.total)
     return list_response(_group_resources(page.rows, listing), page.total, listing.start)
@@ -802,8 +808,9 @@ def search_all() -> Response:
     params = _search_params(body())
     start = max(1, _int_param(params, "startIndex", 1))
     maximum = current_app.config["SCIM_MAX_RESULTS"]
-    count = min(max(0, _int_param(params, "count", current_app.config["SCIM_DEFAULT_COUNT"])),
-                maximum)
+    count = min(
+        max(0, _int_param(params, "count", current_app.config["SCIM_DEFAULT_COUNT"])), maximum
+    )
     text = _string_param(params, "filter")
     parts = []
     errors = []

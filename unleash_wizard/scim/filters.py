@@ -28,7 +28,9 @@ from .resources import resolve
 MAX_FILTER_LENGTH = 4096
 MAX_FILTER_TERMS = 100
 
-ORDERING = frozenset({CompareOperator.gt, CompareOperator.ge, CompareOperator.lt, CompareOperator.le})
+ORDERING = frozenset(
+    {CompareOperator.gt, CompareOperator.ge, CompareOperator.lt, CompareOperator.le}
+)
 SUBSTRING = frozenset({CompareOperator.co, CompareOperator.sw, CompareOperator.ew})
 
 

@@ -269,7 +269,9 @@ def _holder(rtype: ResourceType, resource: dict[str, Any], ref: AttrRef, create:
     return resource.get(ref.urn)
 
 
-def _apply(rtype: ResourceType, resource: dict[str, Any], op: str, target: Target, value: Any) -> None:
+def _apply(
+    rtype: ResourceType, resource: dict[str, Any], op: str, target: Target, value: Any
+) -> None:
     ref = target.ref
     attribute = ref.attribute
     if attribute.mutability in ("readOnly", "immutable") and attribute.name != "externalId":
@@ -378,7 +380,9 @@ def _remove(rtype: ResourceType, resource: dict[str, Any], target: Target, value
             current.pop(ref.sub.name, None)
             _store(holder, name, current)
         elif isinstance(current, list):
-            _store(holder, name, [{k: v for k, v in i.items() if k != ref.sub.name} for i in current])
+            _store(
+                holder, name, [{k: v for k, v in i.items() if k != ref.sub.name} for i in current]
+            )
         return
     if value is not None and isinstance(current, list):
         # Entra's legacy form removes items of a multi-valued attribute by value.
@@ -460,4 +464,3 @@ def compare(actual: Any, op: CompareOperator, expected: Any, case_exact: bool) -
     except TypeError:
         return False
     return False
-

@@ -91,9 +91,7 @@ class ResourceType:
 
 
 def _attribute(definition: dict[str, Any]) -> Attribute:
-    subs = {
-        sub["name"].lower(): _attribute(sub) for sub in definition.get("subAttributes") or []
-    }
+    subs = {sub["name"].lower(): _attribute(sub) for sub in definition.get("subAttributes") or []}
     return Attribute(
         name=definition["name"],
         type=definition["type"],

@@ -463,9 +463,7 @@ def group_to_scim(
     resource: dict[str, Any] = {"schemas": [GROUP], "id": group.id}
     resource.update(group.data or {})
     if members:
-        resource["members"] = [
-            _member(uid, name, base_url) for uid, name in members
-        ]
+        resource["members"] = [_member(uid, name, base_url) for uid, name in members]
     resource["meta"] = _meta("Group", group, f"{base_url}/Groups/{group.id}")
     return resource
 

@@ -231,9 +231,11 @@ def _json_within(node: Within, dialect: str) -> ColumnElement[bool]:
     displayName, which are. This keeps the rest of RFC 7644 §3.4.2.2 working
     (phoneNumbers[type eq "work"], roles.value...) in the database all the same.
     """
-    keys = [node.ref.urn, node.ref.attribute.name] if node.ref.urn != USER else [
-        node.ref.attribute.name
-    ]
+    keys = (
+        [node.ref.urn, node.ref.attribute.name]
+        if node.ref.urn != USER
+        else [node.ref.attribute.name]
+    )
     if dialect == "postgresql":
         array = User.data
         for key in keys:
@@ -284,4 +286,3 @@ def _group_within(node: Within) -> ColumnElement[bool]:
 
 def _no_nesting(node: Within) -> ColumnElement[bool]:
     raise invalid_filter("Value filters cannot be nested")
-
