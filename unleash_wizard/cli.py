@@ -64,9 +64,7 @@ def format_time(moment: datetime | None, empty: str = "-") -> str:
 
 def token_status(token: ScimToken) -> str:
     """Return 'live', 'revoked' or 'expired'."""
-    if token.revoked_at is not None:
-        return "revoked"
-    return "live" if tokens.is_live(token) else "expired"
+    return tokens.status(token)
 
 
 @scim_cli.command("enable")
@@ -74,17 +72,15 @@ def enable():
     """Switch SCIM provisioning on."""
     session = db.session
     with database_errors():
-        if settings.scim_enabled(session):
+        if not settings.enable_scim(session):
             audit.record(session, ACTOR, "scim.enable", "already on")
             session.commit()
             click.echo("SCIM provisioning was already on.")
         else:
-            settings.put(session, settings.SCIM_ENABLED, True)
-            settings.put(session, settings.SCIM_ENABLED_AT, utcnow().isoformat())
             audit.record(session, ACTOR, "scim.enable", "SCIM provisioning switched on")
             session.commit()
             click.echo("SCIM provisioning is on: /scim/v2 accepts requests with a live token.")
-        if not any(tokens.is_live(token) for token in tokens.listing(session)):
+        if not tokens.has_live(session):
             click.echo("There is no live token yet: flask scim token create --name NAME")
 
 
@@ -93,12 +89,11 @@ def disable():
     """Pause SCIM provisioning; tokens and provisioned data are kept."""
     session = db.session
     with database_errors():
-        if not settings.scim_enabled(session):
+        if not settings.pause_scim(session):
             audit.record(session, ACTOR, "scim.disable", "already off")
             session.commit()
             click.echo("SCIM provisioning was already off.")
             return
-        settings.put(session, settings.SCIM_ENABLED, False)
         audit.record(session, ACTOR, "scim.disable", "SCIM provisioning paused")
         session.commit()
     click.echo(

@@ -19,6 +19,10 @@ from .models import ScimToken
 from .models import utcnow
 
 TOKEN_PREFIX = "uwz_"
+# What status() answers.
+LIVE = "live"
+REVOKED = "revoked"
+EXPIRED = "expired"
 # A busy provisioning cycle would otherwise write last_used_at on every request.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 
@@ -100,9 +104,7 @@ def touch(session: Session, token: ScimToken) -> None:
     """Record that token was used, at most once a minute (the caller commits)."""
     now = utcnow()
     if touch_due(token, now):
-        session.execute(
-            update(ScimToken).where(ScimToken.id == token.id).values(last_used_at=now)
-        )
+        session.execute(update(ScimToken).where(ScimToken.id == token.id).values(last_used_at=now))
 
 
 def listing(session: Session) -> list[ScimToken]:
@@ -121,3 +123,44 @@ def revoke(session: Session, name: str) -> ScimToken:
     if token.revoked_at is None:
         token.revoked_at = utcnow()
     return token
+
+
+def status(token: ScimToken, now: datetime | None = None) -> str:
+    """Return LIVE, REVOKED or EXPIRED."""
+    if token.revoked_at is not None:
+        return REVOKED
+    return LIVE if is_live(token, now) else EXPIRED
+
+
+def has_live(session: Session) -> bool:
+    """Return whether any token would be accepted now."""
+    now = utcnow()
+    unrevoked = session.scalars(select(ScimToken).where(ScimToken.revoked_at.is_(None)))
+    return any(is_live(token, now) for token in unrevoked)
+
+
+def free_name(session: Session, base: str) -> str:
+    """Return base, or "base 2", "base 3"... whichever no token was ever called."""
+    base = base.strip()[:90]
+    taken = set(session.scalars(select(ScimToken.name).where(ScimToken.name.startswith(base))))
+    if base not in taken:
+        return base
+    number = 2
+    while f"{base} {number}" in taken:
+        number += 1
+    return f"{base} {number}"
+
+
+def replace(session: Session, old: ScimToken, name: str, expires_days: int | None = None) -> Issued:
+    """Issue a token called name and revoke old, in the caller's transaction.
+
+    Both land on one commit: a failure half-way leaves the old token working,
+    never Entra without a token.
+
+    :raises TokenError: when old is already revoked, or as issue() does.
+    """
+    if old.revoked_at is not None:
+        raise TokenError(f"The token '{old.name}' is already revoked")
+    issued = issue(session, name, expires_days)
+    old.revoked_at = utcnow()
+    return issued
