@@ -7,10 +7,14 @@ drops it at the end.
 """
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser
+from playwright.sync_api import sync_playwright
 from sqlalchemy import create_engine
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -21,6 +25,32 @@ from unleash_wizard.store import settings
 from unleash_wizard.store import tokens
 
 SCIM_JSON = "application/scim+json"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Return a headless Debian chromium (installed by .ci/run and scripts/test)."""
+    executable = shutil.which(CHROMIUM) or CHROMIUM
+    if not Path(executable).exists():
+        pytest.fail(f"chromium not found at {CHROMIUM}; install Debian's chromium package")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable, args=CHROMIUM_ARGS, headless=True
+        )
+        yield browser
+        browser.close()
+
+
 PUBLIC_URL = "https://wizard.example.com"
 
 

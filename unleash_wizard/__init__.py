@@ -32,13 +32,21 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import auth
     from . import cli
     from . import health
+    from .admin import directory as admin_directory
+    from .admin import sso as admin_sso
     from .admin import views as admin_views
     from .api import scim
+    from .help import illustrations as help_illustrations
+    from .wizard import views as wizard_views
 
     scim.init_app(app)
     extensions.csrf.exempt(scim.bp)
     app.register_blueprint(health.bp)
     auth.init_app(app)
     app.register_blueprint(admin_views.bp)
+    app.register_blueprint(admin_sso.bp)
+    app.register_blueprint(admin_directory.bp)
+    app.register_blueprint(wizard_views.bp)
+    app.register_blueprint(help_illustrations.bp)
     cli.init_app(app)
     return app

@@ -10,6 +10,7 @@ from auth_helpers import sign_in
 from flask import Flask
 
 from unleash_wizard.extensions import db
+from unleash_wizard.wizard import views as wizard_views
 
 ROOT_CONFTEST = Path(__file__).resolve().parent.parent / "conftest.py"
 
@@ -35,6 +36,12 @@ def app_with(request, db_url) -> Iterator[Callable[..., Flask]]:
             db.session.remove()
             db.drop_all()
             db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def setup_finished(monkeypatch):
+    """Let / show the overview: these tests sign in; tests/wizard covers / leading to setup."""
+    monkeypatch.setattr(wizard_views, "setup_pending", lambda: False)
 
 
 @pytest.fixture

@@ -2,8 +2,10 @@
 
 from flask import Blueprint
 from flask import current_app
+from flask import redirect
 from flask import render_template
 from flask import request
+from flask import url_for
 from flask_login import login_required
 
 from ..extensions import db
@@ -45,5 +47,11 @@ def scim_url() -> str:
 @bp.get("/")
 @login_required
 def home():
+    # Imported here: wizard.views imports scim_url from this module.
+    from ..wizard.views import setup_pending
+
+    # Until setup has been complete once, an Admin's start page is the wizard.
+    if setup_pending():
+        return redirect(url_for("wizard.overview"))
     counts = resources.counts(db.session)
     return render_template("admin/home.html", scim_url=scim_url(), counts=counts)

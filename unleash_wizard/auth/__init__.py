@@ -63,7 +63,7 @@ def admin_required(view):
     def wrapped(*args, **kwargs):
         if not current_user.is_authenticated:
             return login_manager.unauthorized()
-        if current_user.role != accounts.ADMIN:
+        if not accounts.is_admin(db.session, current_user):
             return render_template("errors/403.html"), 403
         return view(*args, **kwargs)
 

@@ -15,12 +15,17 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash
 from werkzeug.security import generate_password_hash
 
+from . import settings
+from .models import Group
+from .models import Membership
 from .models import User
 from .models import utcnow
 
 ADMIN = "admin"
 VIEWER = "viewer"
 ROLES = (ADMIN, VIEWER)
+# Setting: the displayName of the SCIM group whose members are Admins.
+ADMIN_GROUP = "admin_group"
 
 
 class AccountError(ValueError):
@@ -135,6 +140,35 @@ def can_sign_in_with_password(user: User) -> bool:
     )
 
 
+def is_break_glass_admin(user: User) -> bool:
+    """Return whether user is a local admin who can sign in with a password."""
+    return user.role == ADMIN and can_sign_in_with_password(user)
+
+
+# Why the last break-glass admin keeps its role, shown by the UI and by SCIM.
+LAST_ADMIN = (
+    "This is the last local admin who can sign in with a password (the break-glass "
+    "account), so it cannot be disabled, made a Viewer, removed or taken over by SCIM. "
+    "Create another local admin first."
+)
+
+
+def can_lose_admin(session: Session, user: User, lock: bool = False) -> bool:
+    """Return whether user may stop being a break-glass admin and leave another one.
+
+    Disabling, demoting, removing, dropping the password or a SCIM takeover
+    all need it. With lock, the break-glass admins' rows stay locked until the
+    caller's transaction ends, so two admins cannot each remove the other at
+    once on PostgreSQL (SQLite serialises writers anyway).
+    """
+    if not is_break_glass_admin(user):
+        return True
+    query = local_admins().with_only_columns(User.id)
+    if lock:
+        query = query.with_for_update()
+    return any(admin_id != user.id for admin_id in session.scalars(query))
+
+
 def authenticate(session: Session, user_name: str, password: str) -> User | None:
     """Return the local user these credentials sign in, or None.
 
@@ -151,3 +185,31 @@ def authenticate(session: Session, user_name: str, password: str) -> User | None
 @functools.cache
 def _dummy_hash() -> str:
     return generate_password_hash("not a password of anyone")
+
+
+def role_of(session: Session, user: User) -> str:
+    """Return ADMIN or VIEWER: a local user's own role; a SCIM user's from the admin group.
+
+    SCIM users are Viewers unless they belong to the live group named by the
+    ADMIN_GROUP setting (matched like SCIM matches displayName, case-insensitively).
+    """
+    if not user.scim_managed:
+        return user.role
+    name = settings.get(session, ADMIN_GROUP)
+    if not isinstance(name, str) or not name.strip():
+        return VIEWER
+    member = (
+        select(Membership.user_id)
+        .join(Group, Group.id == Membership.group_id)
+        .where(
+            Membership.user_id == user.id,
+            Group.display_name_key == name.strip().lower(),
+            Group.deleted_at.is_(None),
+        )
+    )
+    return ADMIN if session.scalar(select(member.exists())) else VIEWER
+
+
+def is_admin(session: Session, user: User) -> bool:
+    """Return whether user may change the setup."""
+    return role_of(session, user) == ADMIN

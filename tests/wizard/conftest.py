@@ -1,0 +1,50 @@
+"""Fixtures for wizard tests: a local admin, a viewer, a signed-in admin, CSRF on."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from wizard_helpers import add_local
+from wizard_helpers import sign_in
+
+from unleash_wizard.extensions import db
+
+
+@pytest.fixture
+def admin(app) -> str:
+    """Return the id of a local admin called 'admin'."""
+    return add_local(app, "admin")
+
+
+@pytest.fixture
+def viewer(app, admin) -> str:
+    """Return the id of a local viewer called 'viewer' (an admin exists too)."""
+    return add_local(app, "viewer", role="viewer")
+
+
+@pytest.fixture
+def signed_in(client, admin):
+    """Return a client signed in as the local admin."""
+    response = sign_in(client, "admin")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client
+
+
+ROOT_CONFTEST = Path(__file__).resolve().parent.parent / "conftest.py"
+
+
+@pytest.fixture
+def csrf_app(request, db_url) -> Iterator[Flask]:
+    """Return an app with CSRF checks on, as in production.
+
+    It uses make_app from tests/conftest.py, which pytest registered as a plugin
+    under its path (a nested conftest cannot import it by name).
+    """
+    make_app = request.config.pluginmanager.get_plugin(str(ROOT_CONFTEST)).make_app
+    app = make_app(db_url, WTF_CSRF_ENABLED=True)
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()

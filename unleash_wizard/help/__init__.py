@@ -1,0 +1,1 @@
+"""Help pictures: drawn Entra admin center screens (illustrations), later screenshots."""
