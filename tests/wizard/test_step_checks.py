@@ -402,6 +402,20 @@ def test_step_6_counts_only_since_scim_was_switched_on(app, scim):
     assert result.state == WAITING
 
 
+def test_step_6_forgets_a_wrong_token_once_a_valid_one_is_accepted(app, client, scim):
+    wrong = {"Authorization": "Bearer uwz_pasted-the-wrong-one"}
+    assert client.get("/scim/v2/Users", headers=wrong).status_code == 401
+    # Nothing accepted yet: the wrong token is step 4's problem, step 6 waits.
+    assert status(app, 6).state == WAITING
+    provisioning_cycle(scim)
+
+    assert status(app, 6).state == DONE
+
+    # A wrong token after the cycle is a live problem again.
+    assert client.get("/scim/v2/Users", headers=wrong).status_code == 401
+    assert status(app, 6).state == PROBLEM
+
+
 def test_step_6_waits_for_creates_after_lookups(app, scim):
     send_test_connection(scim)
 
