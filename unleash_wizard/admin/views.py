@@ -6,9 +6,11 @@ from flask import redirect
 from flask import render_template
 from flask import request
 from flask import url_for
+from flask_login import current_user
 from flask_login import login_required
 
 from ..extensions import db
+from ..store import accounts
 from ..store import resources
 
 bp = Blueprint("admin", __name__)
@@ -33,7 +35,13 @@ def navigation():
         present = current_app.view_functions
         return [(endpoint, label) for endpoint, label in MAIN_NAV if endpoint in present]
 
-    return {"main_nav": main_nav}
+    def current_role():
+        # A SCIM user's role comes from the admin group, not the role column.
+        if not current_user.is_authenticated:
+            return ""
+        return accounts.role_of(db.session, current_user)
+
+    return {"main_nav": main_nav, "current_role": current_role}
 
 SCIM_PATH = "/scim/v2"
 
