@@ -33,10 +33,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import cli
     from . import health
     from .admin import directory as admin_directory
+    from .admin import log as admin_log
     from .admin import sso as admin_sso
+    from .admin import support as admin_support
     from .admin import views as admin_views
     from .api import scim
     from .help import illustrations as help_illustrations
+    from .help import screenshots as help_screenshots
     from .wizard import views as wizard_views
 
     scim.init_app(app)
@@ -46,7 +49,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(admin_views.bp)
     app.register_blueprint(admin_sso.bp)
     app.register_blueprint(admin_directory.bp)
+    app.register_blueprint(admin_log.bp)
+    app.register_blueprint(admin_support.bp)
     app.register_blueprint(wizard_views.bp)
     app.register_blueprint(help_illustrations.bp)
+    help_screenshots.init_app(app)
     cli.init_app(app)
     return app

@@ -1,16 +1,21 @@
 """Command-line tools.
 
-``flask scim enable|disable``, ``flask scim token create|list|revoke``, and for
-recovery when locked out, ``flask admin create|reset-password``.
+``flask scim enable|disable``, ``flask scim token create|list|revoke``, for
+recovery when locked out, ``flask admin create|reset-password``,
+``flask log prune`` for the provisioning log and the audit trail, and
+``flask help screenshots`` for the wizard's pictures.
 """
 
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 
 import click
 from flask import Flask
+from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import SQLAlchemyError
@@ -18,8 +23,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from .auth.passwords import password_problems
 from .auth.passwords import username_problem
 from .extensions import db
+from .help import screenshots
 from .store import accounts
 from .store import audit
+from .store import log
 from .store import settings
 from .store import tokens
 from .store.models import ScimToken
@@ -34,12 +41,16 @@ scim_cli = AppGroup("scim", help="Switch SCIM provisioning on or off and manage 
 token_cli = AppGroup("token", help="Create, list and revoke SCIM bearer tokens.")
 scim_cli.add_command(token_cli)
 admin_cli = AppGroup("admin", help="Create local accounts and reset their passwords.")
+log_cli = AppGroup("log", help="Prune the provisioning log and the audit trail.")
+help_cli = AppGroup("help", help="Make the help pictures the wizard shows.")
 
 
 def init_app(app: Flask) -> None:
     """Register the command groups on app."""
     app.cli.add_command(scim_cli)
     app.cli.add_command(admin_cli)
+    app.cli.add_command(log_cli)
+    app.cli.add_command(help_cli)
 
 
 @contextmanager
@@ -299,3 +310,84 @@ def reset_password(username: str, password_stdin: bool):
         click.echo("The account was disabled; it is enabled again.")
     if role != accounts.ADMIN:
         click.echo("It is a Viewer; for an Admin use `flask admin create NEW_USERNAME`.")
+
+
+@help_cli.command("screenshots")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the pictures and screenshots.json (default: static/help).",
+)
+@click.option(
+    "--only",
+    type=click.Choice(list(screenshots.SHOTS)),
+    default=None,
+    help="Take just this picture (the demo still runs through every step).",
+)
+def take_screenshots(out: Path | None, only: str | None):
+    """Photograph the wizard on demo data, in headless chromium, into static/help/."""
+    out = out or Path(current_app.static_folder) / "help"
+    try:
+        report = screenshots.generate(out, only=only, echo=click.echo)
+    except screenshots.ScreenshotError as error:
+        raise click.ClickException(str(error)) from None
+    for item in report.written:
+        warning = "  TOO BIG" if item.size > screenshots.MAX_BYTES else ""
+        click.echo(f"{item.path}  {item.width}x{item.height}  {item.size / 1000:.0f} KB{warning}")
+    click.echo(f"Manifest: {report.manifest}")
+    click.echo(
+        f"Token masked in the page before its picture ({report.masked} place"
+        f"{'' if report.masked == 1 else 's'}); every step done in the demo: "
+        f"{report.done_steps} of {report.steps}."
+    )
+
+
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number} {one if number == 1 else many}"
+
+
+@log_cli.command("prune")
+@click.option(
+    "--max-rows",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Keep at most this many requests (default: SCIM_LOG_MAX_ROWS).",
+)
+@click.option(
+    "--max-age-days",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Remove requests older than this (default: SCIM_LOG_MAX_AGE_DAYS).",
+)
+@click.option(
+    "--audit-max-age-days",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Remove admin actions older than this (default: AUDIT_MAX_AGE_DAYS).",
+)
+def prune_log(max_rows: int | None, max_age_days: int | None, audit_max_age_days: int | None):
+    """Remove old requests and admin actions from the log; print how many went."""
+    bounds = log.Bounds.from_config(current_app.config)
+    bounds = replace(
+        bounds,
+        max_rows=bounds.max_rows if max_rows is None else max_rows,
+        max_age_days=bounds.max_age_days if max_age_days is None else max_age_days,
+        audit_max_age_days=(
+            bounds.audit_max_age_days if audit_max_age_days is None else audit_max_age_days
+        ),
+    )
+    session = db.session
+    with database_errors():
+        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+        pruned = log.prune_all(session, bounds)
+        rows = _count(pruned.log_rows, "provisioning log row", "provisioning log rows")
+        events = _count(pruned.audit_events, "audit event", "audit events")
+        if pruned.log_rows or pruned.audit_events:
+            audit.record(session, ACTOR, "log.prune", f"{rows} and {events} removed")
+        session.commit()
+    click.echo(
+        f"Removed {rows} (keeping the newest {bounds.max_rows:,} at most, "
+        f"none older than {bounds.max_age_days} days)."
+    )
+    click.echo(f"Removed {events} (none older than {bounds.audit_max_age_days} days).")

@@ -19,6 +19,11 @@ class Defaults:
     SCIM_DEFAULT_COUNT = 100
     SCIM_LOG_MAX_ROWS = 100_000
     SCIM_LOG_MAX_AGE_DAYS = 90
+    AUDIT_MAX_AGE_DAYS = 365
+    # Automatic pruning: at most once an interval across instances; each process
+    # looks whether one is due after this many SCIM requests, or once an interval.
+    SCIM_LOG_PRUNE_INTERVAL_SECONDS = 3600
+    SCIM_LOG_PRUNE_EVERY_REQUESTS = 1000
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
     SCIM_BAD_TOKEN_LIMIT = "30 per minute"

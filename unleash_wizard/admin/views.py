@@ -19,7 +19,7 @@ bp = Blueprint("admin", __name__)
 # is registered, so the menu never links to a page that does not exist.
 MAIN_NAV = (
     ("admin.home", "Overview"),
-    ("wizard.overview", "Setup wizard"),
+    ("wizard.overview", "Setup"),
     ("sso.scim", "Single Sign-On"),
     ("directory.users", "Directory"),
     ("log.requests", "Provisioning log"),

@@ -172,7 +172,7 @@ def write_log(response: Response) -> Response:
             status=response.status_code,
             duration_ms=round((time.perf_counter() - g.scim_started) * 1000, 2),
             token_name=info.get("token_name"),
-            resource_type=info.get("resource_type"),
+            resource_type=info.get("resource_type") or log.resource_of(request.path),
             resource_id=info.get("resource_id"),
             attributes=sorted(info["attributes"]) if info.get("attributes") else None,
             signals=sorted(info["signals"]) or None,
@@ -180,9 +180,11 @@ def write_log(response: Response) -> Response:
             detail=(info.get("detail") or "")[:1000] or None,
         )
         db.session.commit()
+        # Old rows go now and then, in a transaction of their own.
+        log.maybe_prune(db.session, log.Bounds.from_config(current_app.config))
     except SQLAlchemyError:
         db.session.rollback()
-        current_app.logger.exception("Could not write the provisioning log")
+        current_app.logger.exception("Could not write or prune the provisioning log")
     return response
 
 

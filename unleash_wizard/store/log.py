@@ -1,19 +1,65 @@
-"""The provisioning log: one row per /scim/v2 request, nothing secret in it."""
+"""The provisioning log: one row per /scim/v2 request, nothing secret in it.
 
+Rows go on two bounds (SCIM_LOG_MAX_ROWS, SCIM_LOG_MAX_AGE_DAYS), and audit
+events on AUDIT_MAX_AGE_DAYS: by ``flask log prune``, and by maybe_prune(),
+which the SCIM API calls after each request and which prunes at most once an
+interval across every instance sharing the database.
+"""
+
+import re
+import threading
+import time
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import ColumnElement
 from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from . import audit
+from .directory import Listing
 from .models import ProvisioningLog
+from .models import Setting
 from .models import utcnow
+from .tokens import TOKEN_PREFIX
+
+PREFIX = "/scim/v2"
+PER_PAGE = 50
+
+# What the log page filters on; a value not listed here means "any".
+STATUS_CLASSES: dict[str, tuple[int, int | None]] = {
+    "2xx": (200, 300),
+    "3xx": (300, 400),
+    "4xx": (400, 500),
+    "5xx": (500, 600),
+    "errors": (400, None),
+}
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+USER = "User"
+GROUP = "Group"
+OTHER = "other"
+RESOURCES = (USER, GROUP, OTHER)
+
+# A token sent where it doesn't belong (in the path, say) is never kept.
+_TOKEN = re.compile(re.escape(TOKEN_PREFIX) + r"[A-Za-z0-9_-]{16,}")
+
+# When the log was last pruned (ISO time), shared by every instance.
+PRUNED_AT = "log_pruned_at"
 
 
 def record(session: Session, **fields: Any) -> ProvisioningLog:
-    """Add a log row (the caller commits)."""
+    """Add a log row (the caller commits), any token pasted into a path or detail masked."""
+    for name in ("path", "resource_id", "detail"):
+        if isinstance(fields.get(name), str):
+            fields[name] = mask_tokens(fields[name])
     row = ProvisioningLog(**fields)
     session.add(row)
     return row
@@ -25,20 +71,236 @@ def recent(session: Session, limit: int = 50) -> list[ProvisioningLog]:
     return list(session.scalars(query))
 
 
-def prune(session: Session, max_rows: int, max_age_days: int) -> int:
-    """Delete rows older than max_age_days or beyond the newest max_rows; return how many."""
-    cutoff = utcnow() - timedelta(days=max_age_days)
-    removed = session.execute(delete(ProvisioningLog).where(ProvisioningLog.at < cutoff)).rowcount
-    newest = session.scalar(
-        select(ProvisioningLog.id).order_by(ProvisioningLog.id.desc()).offset(max_rows).limit(1)
-    )
-    if newest is not None:
-        removed += session.execute(
-            delete(ProvisioningLog).where(ProvisioningLog.id <= newest)
-        ).rowcount
-    return removed or 0
-
-
 def count(session: Session) -> int:
     """Return the number of rows."""
     return session.scalar(select(func.count(ProvisioningLog.id))) or 0
+
+
+def mask_tokens(text: str) -> str:
+    """Return text with anything shaped like one of our tokens cut to its prefix."""
+    return _TOKEN.sub(TOKEN_PREFIX + "…", text)
+
+
+def resource_of(path: str) -> str | None:
+    """Return "User" or "Group" when path is under /Users or /Groups, else None."""
+    for name, collection in ((USER, "/Users"), (GROUP, "/Groups")):
+        base = PREFIX + collection
+        if path == base or path.startswith(base + "/"):
+            return name
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Reading: the log page
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the log page shows: a status class, a method, a resource and a time span."""
+
+    status: str | None = None  # a key of STATUS_CLASSES
+    method: str | None = None  # one of METHODS
+    resource: str | None = None  # one of RESOURCES
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        """Return the WHERE terms; each runs on an index of provisioning_log."""
+        terms: list[ColumnElement[bool]] = []
+        if self.status in STATUS_CLASSES:
+            low, high = STATUS_CLASSES[self.status]
+            terms.append(ProvisioningLog.status >= low)
+            if high is not None:
+                terms.append(ProvisioningLog.status < high)
+        if self.method in METHODS:
+            terms.append(ProvisioningLog.method == self.method)
+        if self.resource == OTHER:
+            terms.append(ProvisioningLog.resource_type.is_(None))
+        elif self.resource in (USER, GROUP):
+            terms.append(ProvisioningLog.resource_type == self.resource)
+        if self.since is not None:
+            terms.append(ProvisioningLog.at >= self.since)
+        if self.until is not None:
+            terms.append(ProvisioningLog.at < self.until)
+        return terms
+
+
+def page_of(session: Session, filters: Filters, page: int = 1, per_page: int = PER_PAGE) -> Listing:
+    """Return one page of the rows that match, newest first (past the end: the last page)."""
+    terms = filters.conditions()
+    total = session.scalar(select(func.count(ProvisioningLog.id)).where(*terms)) or 0
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    query = (
+        select(ProvisioningLog)
+        .where(*terms)
+        .order_by(ProvisioningLog.at.desc(), ProvisioningLog.id.desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    )
+    return Listing(list(session.scalars(query)), total, page, per_page)
+
+
+# ---------------------------------------------------------------------------
+# Pruning
+# ---------------------------------------------------------------------------
+
+
+def prune(session: Session, max_rows: int, max_age_days: int, now: datetime | None = None) -> int:
+    """Delete rows older than max_age_days or beyond the newest max_rows; return how many.
+
+    Cheap when there is nothing to delete: the age bound is a range on the
+    index on ``at``, and the count bound first compares the lowest and highest
+    id (both ends of the primary key) before it looks for the cut-off row.
+    """
+    cutoff = (now or utcnow()) - timedelta(days=max_age_days)
+    removed = session.execute(delete(ProvisioningLog).where(ProvisioningLog.at < cutoff)).rowcount
+    # Ids only grow, so while the span of ids fits, the number of rows fits too.
+    # Two scalar subqueries: SQLite reads min() or max() off the index only alone in a query.
+    lowest = select(func.min(ProvisioningLog.id)).scalar_subquery()
+    highest = select(func.max(ProvisioningLog.id)).scalar_subquery()
+    low, high = session.execute(select(lowest, highest)).one()
+    if low is not None and high - low + 1 > max_rows:
+        newest = session.scalar(
+            select(ProvisioningLog.id).order_by(ProvisioningLog.id.desc()).offset(max_rows).limit(1)
+        )
+        if newest is not None:
+            removed += session.execute(
+                delete(ProvisioningLog).where(ProvisioningLog.id <= newest)
+            ).rowcount
+    return removed or 0
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """How much of the log and the audit trail to keep, and how often to prune."""
+
+    max_rows: int
+    max_age_days: int
+    audit_max_age_days: int
+    interval: timedelta  # at most one prune per interval, across instances
+    every_requests: int  # a process looks whether one is due after this many requests
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "Bounds":
+        """Return the bounds an app's config sets."""
+        return cls(
+            max_rows=int(config["SCIM_LOG_MAX_ROWS"]),
+            max_age_days=int(config["SCIM_LOG_MAX_AGE_DAYS"]),
+            audit_max_age_days=int(config["AUDIT_MAX_AGE_DAYS"]),
+            interval=timedelta(seconds=float(config["SCIM_LOG_PRUNE_INTERVAL_SECONDS"])),
+            every_requests=max(1, int(config["SCIM_LOG_PRUNE_EVERY_REQUESTS"])),
+        )
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """How many log rows and audit events one prune removed."""
+
+    log_rows: int
+    audit_events: int
+
+
+def prune_all(session: Session, bounds: Bounds, now: datetime | None = None) -> Pruned:
+    """Prune the log and the audit trail and note the time (the caller commits)."""
+    now = now or utcnow()
+    pruned = Pruned(
+        prune(session, bounds.max_rows, bounds.max_age_days, now),
+        audit.prune(session, bounds.audit_max_age_days, now),
+    )
+    _put_pruned_at(session, now)
+    return pruned
+
+
+class _ProcessGate:
+    """Whether this process should look at the shared prune time: every N requests or interval."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests = 0
+        self.next_check = 0.0  # time.monotonic(); 0 makes a process's first request look
+
+    def due(self, every_requests: int, interval: timedelta) -> bool:
+        with self.lock:
+            self.requests += 1
+            clock = time.monotonic()
+            if self.requests < every_requests and clock < self.next_check:
+                return False
+            self.requests = 0
+            self.next_check = clock + interval.total_seconds()
+            return True
+
+
+# One gate per engine, so each app (and each test's app) in a process counts alone.
+_gates: "weakref.WeakKeyDictionary[Any, _ProcessGate]" = weakref.WeakKeyDictionary()
+_gates_lock = threading.Lock()
+
+
+def _gate(session: Session) -> _ProcessGate:
+    engine = session.get_bind()
+    with _gates_lock:
+        gate = _gates.get(engine)
+        if gate is None:
+            gate = _gates[engine] = _ProcessGate()
+        return gate
+
+
+def maybe_prune(session: Session, bounds: Bounds, now: datetime | None = None) -> Pruned | None:
+    """Prune when due, in a transaction of its own; return what went, or None when not due.
+
+    A process looks at most once per ``bounds.every_requests`` requests or per
+    interval, whichever comes first, and costs nothing in between. When it
+    looks, the prune time kept in the settings decides: the row is locked
+    (SKIP LOCKED on PostgreSQL, the write lock on SQLite), so of several
+    instances only one prunes per interval. Call it with no transaction open.
+    """
+    if not _gate(session).due(bounds.every_requests, bounds.interval):
+        return None
+    now = now or utcnow()
+    try:
+        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+        row = session.scalar(
+            select(Setting).where(Setting.key == PRUNED_AT).with_for_update(skip_locked=True)
+        )
+        if row is None and session.get(Setting, PRUNED_AT) is not None:
+            session.rollback()  # another instance holds it: it is pruning now
+            return None
+        last = _parse(row.value) if row is not None else None
+        if last is not None and now - last < bounds.interval:
+            session.rollback()
+            return None
+        pruned = prune_all(session, bounds, now)
+        session.commit()
+    except IntegrityError:
+        session.rollback()  # two first prunes raced to create the setting; one won
+        return None
+    except Exception:
+        session.rollback()
+        raise
+    return pruned
+
+
+def last_pruned(session: Session) -> datetime | None:
+    """Return when the log was last pruned, or None."""
+    value = session.scalar(select(Setting.value).where(Setting.key == PRUNED_AT))
+    return _parse(value)
+
+
+def _put_pruned_at(session: Session, now: datetime) -> None:
+    row = session.get(Setting, PRUNED_AT)
+    if row is None:
+        session.add(Setting(key=PRUNED_AT, value=now.isoformat()))
+    else:
+        row.value = now.isoformat()
+    session.flush()
+
+
+def _parse(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -573,6 +573,11 @@ def hint_for(status: int, scim_type: str | None, conflict: bool) -> Hint:
     return Hint("Entra sent a request this app can't answer. Check the mappings.", step=5)
 
 
+def hint_for_row(row: ProvisioningLog) -> Hint:
+    """Return what fixes the error one log row recorded, as hint_for tells it."""
+    return hint_for(row.status, row.scim_type, COUNTED["conflicts"] in (row.signals or []))
+
+
 def error_groups(session: Session, since: datetime | None, limit: int = 20) -> list[ErrorGroup]:
     """Return the errors since a time, grouped by cause, most recent cause first."""
     query = select(
