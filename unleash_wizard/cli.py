@@ -32,6 +32,7 @@ from .store import tokens
 from .store.models import ScimToken
 from .store.models import User
 from .store.models import utcnow
+from .store.transactions import begin_write
 
 ACTOR = "cli"
 # Long enough for any real rotation policy, short enough that the date stays valid.
@@ -379,7 +380,7 @@ def prune_log(max_rows: int | None, max_age_days: int | None, audit_max_age_days
     )
     session = db.session
     with database_errors():
-        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+        begin_write(session)
         pruned = log.prune_all(session, bounds)
         rows = _count(pruned.log_rows, "provisioning log row", "provisioning log rows")
         events = _count(pruned.audit_events, "audit event", "audit events")

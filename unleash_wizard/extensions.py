@@ -12,6 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from .store.models import Base
+from .store.transactions import SQLITE_BEGIN
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
@@ -47,7 +48,7 @@ def configure_sqlite(engine: Engine) -> None:
     and then writes can then fail with "database is locked" when another writer
     got in between, and the busy timeout does not help with that case. Taking
     over BEGIN lets a write transaction start with BEGIN IMMEDIATE (see
-    store.db.write_transaction), so writers queue on the busy timeout instead.
+    store.transactions.begin_write), so writers queue on the busy timeout instead.
     """
 
     @event.listens_for(engine, "connect")
@@ -67,5 +68,5 @@ def configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection):
-        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        mode = connection.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
         connection.exec_driver_sql(f"BEGIN {mode}")

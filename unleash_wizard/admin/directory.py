@@ -37,6 +37,7 @@ from ..store import audit
 from ..store import directory
 from ..store.models import Group
 from ..store.models import User
+from ..store.transactions import begin_write
 
 bp = Blueprint("directory", __name__, url_prefix="/directory")
 
@@ -196,16 +197,6 @@ def page_arg() -> int:
     return page if page and page > 0 else 1
 
 
-def begin_write() -> None:
-    """Start the change's own transaction; on SQLite it takes the write lock up front.
-
-    Loading the signed-in user opened a read transaction; it ends first, so
-    the write one begins with BEGIN IMMEDIATE (extensions.configure_sqlite).
-    """
-    db.session.commit()
-    db.session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
-
-
 def sign_out() -> None:
     """End the session of an admin who just disabled or removed their own account."""
     # As auth.views.logout: clear first, so the remember-me cookie goes too.
@@ -302,7 +293,7 @@ def user(user_id: str):
 @bp.post("/users/<user_id>/edit")
 @admin_required
 def edit_user(user_id: str):
-    begin_write()
+    begin_write(db.session)
     user = live_user(user_id)
     if user.scim_managed:
         # The page shows these controls disabled; a request that sends them
@@ -346,7 +337,7 @@ def edit_user(user_id: str):
 @bp.post("/users/<user_id>/remove")
 @admin_required
 def remove_user(user_id: str):
-    begin_write()
+    begin_write(db.session)
     user = live_user(user_id)
     form = RemoveForm()
     if not form.validate_on_submit():
@@ -427,7 +418,7 @@ def group(group_id: str):
 @bp.post("/groups/<group_id>/remove")
 @admin_required
 def remove_group(group_id: str):
-    begin_write()
+    begin_write(db.session)
     group = live_group(group_id)
     form = RemoveForm()
     if not form.validate_on_submit():

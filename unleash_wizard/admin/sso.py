@@ -37,6 +37,7 @@ from ..store import settings
 from ..store import tokens
 from ..store.models import ScimToken
 from ..store.models import utcnow
+from ..store.transactions import begin_write
 from .views import scim_url
 
 bp = Blueprint("sso", __name__, url_prefix="/sso")
@@ -147,16 +148,6 @@ def actor() -> str:
     return current_user.user_name
 
 
-def begin_write() -> None:
-    """End the read the sign-in check opened, then start a write transaction.
-
-    On SQLite the write lock is taken up front (BEGIN IMMEDIATE), so a write
-    waits for Entra's writes instead of failing with "database is locked".
-    """
-    db.session.rollback()
-    db.session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
-
-
 def expiry_text(token: ScimToken) -> str:
     shown = moment(token.expires_at)
     return f"expires {shown.text}" if shown else "no expiry"
@@ -229,7 +220,7 @@ def mark_scim_tab_seen() -> None:
     """Record, once, that an Admin opened the SCIM tab (wizard step 1)."""
     if settings.get(db.session, settings.SCIM_TAB_SEEN_AT):
         return
-    begin_write()
+    begin_write(db.session)
     if settings.get(db.session, settings.SCIM_TAB_SEEN_AT):
         return
     settings.put(db.session, settings.SCIM_TAB_SEEN_AT, utcnow().isoformat())
@@ -266,7 +257,7 @@ def toggle():
     if not form.validate_on_submit():
         flash("The switch was not understood; nothing changed.", "error")
         return redirect(url_for("sso.scim"))
-    begin_write()
+    begin_write(db.session)
     session = db.session
     if form.state.data == "off":
         changed = settings.pause_scim(session)
@@ -320,7 +311,7 @@ def toggle():
 def add_token():
     form = TokenForm()
     if form.validate_on_submit():
-        begin_write()
+        begin_write(db.session)
         try:
             issued = tokens.issue(db.session, form.name.data, form.expires_days.data)
         except tokens.TokenError as error:
@@ -349,7 +340,7 @@ def replace_token(token_id: int):
         return redirect(url_for("sso.scim"))
     form = TokenForm()
     if form.validate_on_submit():
-        begin_write()
+        begin_write(db.session)
         old = get_token(token_id)
         try:
             issued = tokens.replace(db.session, old, form.name.data, form.expires_days.data)
@@ -394,7 +385,7 @@ def revoke_token(token_id: int):
         return redirect(url_for("sso.scim"))
     form = ConfirmForm()
     if form.validate_on_submit():
-        begin_write()
+        begin_write(db.session)
         token = tokens.revoke(db.session, get_token(token_id).name)
         name, prefix = token.name, token.prefix
         audit.record(db.session, actor(), "token.revoke", f"token '{name}' (prefix {prefix})")
@@ -418,7 +409,7 @@ def revoke_token(token_id: int):
 def delete_all(kind: str):
     form = TypedConfirmForm()
     if form.validate_on_submit():
-        begin_write()
+        begin_write(db.session)
         # Counted again inside the write: the phrase must match what goes now.
         count = scim_count(kind)
         expected = confirmation_phrase(kind, count)

@@ -49,6 +49,7 @@ from ..store import tokens
 from ..store.sqlfilter import group_condition
 from ..store.sqlfilter import json_column
 from ..store.sqlfilter import user_condition
+from ..store.transactions import begin_write
 from . import discovery
 
 PREFIX = "/scim/v2"
@@ -124,7 +125,7 @@ def authenticate() -> Response | None:
         if not enabled:
             raise ScimError(403, "SCIM provisioning is paused in this app; an admin can resume it")
         if due:
-            begin_write()
+            begin_write(db.session)
             tokens.touch(db.session, token)
             db.session.commit()
     except SQLAlchemyError:
@@ -149,10 +150,6 @@ def _count_bad_token() -> None:
     wait = max(1, int(reset - time.time()))
     raise ScimError(429, f"Too many requests with a bad token; retry in {wait} seconds")
 
-
-def begin_write() -> None:
-    """Open a write transaction; on SQLite take the write lock up front."""
-    db.session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
 
 
 @bp.after_app_request
@@ -511,7 +508,7 @@ def create_user() -> Response:
     if isinstance(data, dict):
         note_attributes(_carried(data))
     resource = canonical(user_type(), data)
-    begin_write()
+    begin_write(db.session)
     try:
         user = store.create_user(db.session, resource)
         db.session.commit()
@@ -534,7 +531,7 @@ def replace_user(user_id: str) -> Response:
     if isinstance(data, dict):
         note_attributes(_carried(data))
     resource = canonical(user_type(), data)
-    begin_write()
+    begin_write(db.session)
     user = store.get_user(db.session, user_id, lock=True)
     if user is None:
         raise not_found(f"No user with id {user_id}")
@@ -553,7 +550,7 @@ def patch_user(user_id: str) -> Response:
     g.scim_log["signals"].update(signals or {entra.COMPLIANT_PATCH})
     operations = check_operations(patch_body)
     note_attributes(_patched_names(operations))
-    begin_write()
+    begin_write(db.session)
     user = store.get_user(db.session, user_id, lock=True)
     if user is None:
         raise not_found(f"No user with id {user_id}")
@@ -597,7 +594,7 @@ def _patched_names(operations: list[dict[str, Any]]) -> list[str]:
 @bp.delete("/Users/<user_id>")
 def delete_user(user_id: str) -> Response:
     note(resource_type="User", resource_id=user_id[:36])
-    begin_write()
+    begin_write(db.session)
     user = store.get_user(db.session, user_id, lock=True)
     if user is None:
         raise not_found(f"No user with id {user_id}")
@@ -685,7 +682,7 @@ def create_group() -> Response:
     if isinstance(data, dict):
         note_attributes(_carried(data))
     resource, member_ids = _split_group(canonical(group_type(), data))
-    begin_write()
+    begin_write(db.session)
     try:
         group = store.create_group(db.session, resource, member_ids)
         db.session.commit()
@@ -704,7 +701,7 @@ def replace_group(group_id: str) -> Response:
     if isinstance(data, dict):
         note_attributes(_carried(data))
     resource, member_ids = _split_group(canonical(group_type(), data))
-    begin_write()
+    begin_write(db.session)
     _lock_group(group_id)
     group = store.get_group(db.session, group_id)
     assert group is not None
@@ -750,7 +747,7 @@ def patch_group(group_id: str) -> Response:
     operations = check_operations(patch_body)
     note_attributes(_patched_names(operations))
     others, changes = split_members(group_type(), operations)
-    begin_write()
+    begin_write(db.session)
     _lock_group(group_id)
     group = store.get_group(db.session, group_id)
     assert group is not None
@@ -780,7 +777,7 @@ def patch_group(group_id: str) -> Response:
 @bp.delete("/Groups/<group_id>")
 def delete_group(group_id: str) -> Response:
     note(resource_type="Group", resource_id=group_id[:36])
-    begin_write()
+    begin_write(db.session)
     _lock_group(group_id)
     group = store.get_group(db.session, group_id)
     assert group is not None

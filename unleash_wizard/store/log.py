@@ -30,6 +30,7 @@ from .models import ProvisioningLog
 from .models import Setting
 from .models import utcnow
 from .tokens import TOKEN_PREFIX
+from .transactions import begin_write
 
 PREFIX = "/scim/v2"
 PER_PAGE = 50
@@ -259,7 +260,7 @@ def maybe_prune(session: Session, bounds: Bounds, now: datetime | None = None) -
         return None
     now = now or utcnow()
     try:
-        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+        begin_write(session)
         row = session.scalar(
             select(Setting).where(Setting.key == PRUNED_AT).with_for_update(skip_locked=True)
         )

@@ -24,6 +24,7 @@ from ..store import accounts
 from ..store import audit
 from ..store import settings
 from ..store.models import utcnow
+from ..store.transactions import begin_write
 from . import checks
 from . import steps
 from .forms import AdminGroupForm
@@ -77,12 +78,6 @@ def actor() -> str:
     return current_user.user_name
 
 
-def begin_write() -> None:
-    """End the read the admin check opened and start a write (on SQLite, take the lock now)."""
-    db.session.rollback()
-    db.session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
-
-
 def page_values() -> dict:
     """Return what every wizard page shows: the URLs to copy and the flag banner."""
     url = scim_url()
@@ -97,7 +92,7 @@ def record_complete(statuses) -> None:
     """Remember, once, that every step was seen done; from then on / no longer leads here."""
     if steps.next_step(statuses) is not None or checks.setup_recorded(db.session):
         return
-    begin_write()
+    begin_write(db.session)
     if checks.setup_recorded(db.session) is None:
         settings.put(db.session, checks.SETUP_COMPLETED_AT, utcnow().isoformat())
         audit.record(db.session, actor(), "wizard.complete", "every setup step seen done")
@@ -258,7 +253,7 @@ def set_admin_group():
     if not form.validate_on_submit():
         return step_page(steps.find("lockout"), admin_group_form=form)
     name = form.group.data or None
-    begin_write()
+    begin_write(db.session)
     settings.put(db.session, accounts.ADMIN_GROUP, name)
     audit.record(
         db.session,
@@ -285,7 +280,7 @@ def confirm_entra_app():
     if not form.validate_on_submit():
         flash("The form had expired; nothing changed. Try again.", "error")
         return redirect(url_for("wizard.step", slug="entra-app"))
-    begin_write()
+    begin_write(db.session)
     settings.put(db.session, checks.ENTRA_APP_CONFIRMED_AT, utcnow().isoformat())
     audit.record(db.session, actor(), "wizard.entra_app", "admin is on Entra's Provisioning page")
     db.session.commit()
@@ -299,7 +294,7 @@ def recheck_mappings():
     if not form.validate_on_submit():
         flash("The form had expired; nothing changed. Try again.", "error")
         return redirect(url_for("wizard.step", slug="mappings"))
-    begin_write()
+    begin_write(db.session)
     settings.put(db.session, checks.MAPPING_CHECK_SINCE, utcnow().isoformat())
     audit.record(db.session, actor(), "wizard.mapping_recheck", "mapping check restarted")
     db.session.commit()
