@@ -6,8 +6,6 @@ first; then gunicorn serves ``app:app`` from the repository root on a free
 """
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,12 +21,13 @@ import httpx
 
 from unleash_wizard import create_app
 from unleash_wizard.extensions import db
+from unleash_wizard.help.screenshots import free_port
+from unleash_wizard.help.screenshots import stop
 from unleash_wizard.store import settings
 from unleash_wizard.store import tokens
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_SECONDS = 20.0
-STOP_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -67,13 +66,6 @@ class LiveServer:
     def client(self, **kwargs) -> httpx.Client:
         """Return an httpx client on the SCIM API with the token set."""
         return httpx.Client(base_url=self.scim_url, headers=self.headers, **kwargs)
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _has_control_socket() -> bool:
@@ -144,17 +136,6 @@ def _wait_until_healthy(url: str, process: subprocess.Popen, deadline: float) ->
     raise RuntimeError(f"gunicorn did not become healthy in {STARTUP_SECONDS:.0f}s: {last_error}")
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGINT)  # quick shutdown: the test is over
-    try:
-        process.wait(timeout=STOP_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=STOP_SECONDS)
-
-
 @contextmanager
 def run_live_server(
     db_url: str,
@@ -221,7 +202,7 @@ def run_live_server(
             yield LiveServer(url, secret, db_url, workers, threads, output)
             failed = False
         finally:
-            _stop(process)
+            stop(process)
             if failed:
                 output.seek(0)
                 print(f"--- gunicorn output ({' '.join(command)}) ---", file=sys.stderr)
