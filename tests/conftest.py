@@ -51,6 +51,15 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--long",
+        action="store_true",
+        default=False,
+        help="reliability tests at full size: 10,000+ hostile inputs, bigger loads, more kills",
+    )
+
+
 PUBLIC_URL = "https://wizard.example.com"
 
 
@@ -168,3 +177,14 @@ class ScimClient:
 @pytest.fixture
 def scim(client, scim_token) -> ScimClient:
     return ScimClient(client, scim_token)
+
+
+@pytest.fixture(scope="session")
+def iam_configuration(iam_configuration):
+    """Configure pytest-iam's OpenID Connect provider (a real Canaille server).
+
+    Its "sub" is the user's id, a stable opaque id like the object id Entra sends
+    as "oid": the sign-in tests use "sub" as the identity claim.
+    """
+    iam_configuration["CANAILLE_OIDC"]["USERINFO_MAPPING"] = {"SUB": "{{ user.id }}"}
+    return iam_configuration

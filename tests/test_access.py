@@ -16,8 +16,16 @@ from unleash_wizard.store import accounts
 from unleash_wizard.store import settings
 
 PASSWORD = "Correct horse battery 9"
-# Reachable without signing in.
-OPEN = {"static", "health.healthz", "auth.login", "auth.first_run"}
+# Reachable without signing in: single sign-on is part of signing in (its
+# callback's test mode is for Admins: tests/auth/test_oidc_tab.py).
+OPEN = {
+    "static",
+    "health.healthz",
+    "auth.login",
+    "auth.first_run",
+    "auth.sso_login",
+    "auth.sso_callback",
+}
 # Signed-in Viewers may read these; every other page is for Admins.
 VIEWER_READABLE = {
     "admin.home",

@@ -36,6 +36,15 @@ ENVIRONMENT_KEYS = (
     "SECRET_KEY",
     "PUBLIC_URL",
     "RATELIMIT_STORAGE_URI",
+    # Single sign-on fixed by the deployment (see auth.oidc.from_config).
+    "OIDC_ISSUER",
+    "OIDC_CLIENT_ID",
+    "OIDC_CLIENT_SECRET",
+    "OIDC_SCOPES",
+    "OIDC_IDENTITY_CLAIM",
+    "OIDC_MATCH_BY_NAME",
+    "OIDC_CREATE_USERS",
+    "OIDC_ENABLED",
 )
 
 

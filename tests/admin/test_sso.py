@@ -196,15 +196,16 @@ def test_opening_the_scim_tab_records_it_once(app, signed_in):
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", first)
 
 
-def test_oidc_tab_says_it_is_not_available_yet_without_a_form(signed_in):
+def test_oidc_tab_starts_not_set_up_with_the_redirect_uri_to_register(signed_in):
     response = signed_in.get("/sso/oidc")
 
     assert response.status_code == 200
     page = response.get_data(as_text=True)
-    assert "not available yet" in page
+    assert "Not set up" in page
     assert 'aria-current="page">OIDC</a>' in page
-    # The only form is the header's sign-out button.
-    assert page.count("<form") == 1 and 'action="/logout"' in page
+    assert '<code class="copyable" id="redirect-uri">https://wizard.example.com/login/sso/callback' in page
+    assert 'data-copy-target="redirect-uri"' in page
+    assert 'name="issuer"' in page and 'name="client_secret" type="password"' in page
     assert signed_in.get("/sso/").headers["Location"] == "/sso/scim"
 
 
@@ -215,6 +216,8 @@ def test_oidc_tab_says_it_is_not_available_yet_without_a_form(signed_in):
 ADMIN_PAGES = [
     ("GET", "/sso/scim"),
     ("GET", "/sso/oidc"),
+    ("POST", "/sso/oidc"),
+    ("POST", "/sso/oidc/test"),
     ("GET", "/sso/scim/tokens/new"),
     ("GET", "/sso/scim/tokens/1/replace"),
     ("GET", "/sso/scim/tokens/1/revoke"),

@@ -8,7 +8,10 @@ import pytest
 from auth_helpers import add_local
 from auth_helpers import sign_in
 from flask import Flask
+from oidc_provider import REDIRECT_URI
+from oidc_provider import register_client
 
+from unleash_wizard.auth import oidc
 from unleash_wizard.extensions import db
 from unleash_wizard.wizard import views as wizard_views
 
@@ -62,3 +65,17 @@ def signed_in(client, admin):
     response = sign_in(client, "admin")
     assert response.status_code == 302, response.get_data(as_text=True)
     return client
+
+
+@pytest.fixture
+def fresh_discovery():
+    """Forget discovery documents around a test: each test configures its own provider."""
+    oidc._metadata_cache.clear()
+    yield
+    oidc._metadata_cache.clear()
+
+
+@pytest.fixture
+def rp(iam_server, fresh_discovery):
+    """Return this app's client registration at the test provider."""
+    return register_client(iam_server, REDIRECT_URI)

@@ -8,6 +8,7 @@ message, a URL or the audit trail. Every other POST redirects (PRG).
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from flask import Blueprint
 from flask import abort
@@ -18,17 +19,25 @@ from flask import url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
+from wtforms import BooleanField
 from wtforms import HiddenField
 from wtforms import IntegerField
+from wtforms import PasswordField
 from wtforms import StringField
+from wtforms import ValidationError
 from wtforms.validators import AnyOf
 from wtforms.validators import DataRequired
 from wtforms.validators import Length
 from wtforms.validators import NumberRange
 from wtforms.validators import Optional
+from wtforms.validators import Regexp
 
 from ..auth import admin_required
+from ..auth import oidc as sso_oidc
 from ..auth.forms import strip
+from ..auth.views import TEST
+from ..auth.views import callback_url
+from ..auth.views import start_sso
 from ..extensions import db
 from ..store import accounts
 from ..store import audit
@@ -97,6 +106,63 @@ class TokenForm(FlaskForm):
 
 class ConfirmForm(FlaskForm):
     """A bare confirmation: the button, and the CSRF token."""
+
+
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+
+def issuer_url(_form, field) -> None:
+    """Accept an https URL, or http to this machine (a provider under test)."""
+    parts = urlsplit(field.data or "")
+    local = parts.scheme == "http" and (parts.hostname or "") in {
+        h.strip("[]") for h in LOCAL_HOSTS
+    }
+    if not parts.netloc or not (parts.scheme == "https" or local):
+        raise ValidationError(
+            "Enter the issuer as an https:// URL, such as "
+            "https://login.microsoftonline.com/TENANT-ID/v2.0."
+        )
+    if parts.query or parts.fragment:
+        raise ValidationError("The issuer URL has no ?query or #fragment part.")
+
+
+class OidcForm(FlaskForm):
+    issuer = StringField(
+        "Issuer URL",
+        filters=[strip],
+        validators=[DataRequired("Enter the issuer URL."), Length(max=500), issuer_url],
+    )
+    client_id = StringField(
+        "Client ID",
+        filters=[strip],
+        validators=[DataRequired("Enter the client ID."), Length(max=255)],
+    )
+    client_secret = PasswordField(
+        "Client secret",
+        filters=[strip],
+        validators=[Optional(), Length(max=1000)],
+    )
+    scopes = StringField(
+        "Scopes",
+        filters=[strip],
+        validators=[
+            Length(max=500),
+            Regexp(
+                r"^[\x21\x23-\x5B\x5D-\x7E ,]*$", message="Scopes are words separated by spaces."
+            ),
+        ],
+    )
+    identity_claim = StringField(
+        "Identity claim",
+        filters=[strip],
+        validators=[
+            DataRequired("Enter the claim that identifies a person, such as oid."),
+            Regexp(r"^[A-Za-z0-9_.:-]{1,64}$", message="A claim name is one word, such as oid."),
+        ],
+    )
+    match_by_name = BooleanField("Also match by username or email")
+    create_users = BooleanField("Create users that SCIM has not provisioned")
+    enabled = BooleanField('Offer "Sign in with SSO" on the sign-in page')
 
 
 class TypedConfirmForm(FlaskForm):
@@ -240,9 +306,99 @@ def index():
     return redirect(url_for("sso.scim"))
 
 
-@bp.get("/oidc")
+def oidc_page(form: OidcForm, config: sso_oidc.OidcSettings, status: int = 200):
+    last_test = settings.get(db.session, sso_oidc.LAST_TEST)
+    last_error = settings.get(db.session, sso_oidc.LAST_ERROR)
+    page = render_template(
+        "admin/sso/oidc.html",
+        form=form,
+        config=config,
+        redirect_uri=callback_url(),
+        last_test=last_test,
+        last_test_at=moment(datetime.fromisoformat(last_test["at"])) if last_test else None,
+        last_error=last_error,
+        last_error_at=moment(datetime.fromisoformat(last_error["at"])) if last_error else None,
+        test_form=ConfirmForm(),
+    )
+    return page, status, NO_STORE
+
+
+def fill_form(form: OidcForm, config: sso_oidc.OidcSettings) -> None:
+    form.issuer.data = config.issuer
+    form.client_id.data = config.client_id
+    form.scopes.data = config.scopes
+    form.identity_claim.data = config.identity_claim
+    form.match_by_name.data = config.match_by_name
+    form.create_users.data = config.create_users
+    form.enabled.data = config.enabled
+
+
+@bp.route("/oidc", methods=["GET", "POST"])
 def oidc():
-    return render_template("admin/sso/oidc.html")
+    config = sso_oidc.load(db.session)
+    form = OidcForm()
+    if config.from_deployment:
+        if form.is_submitted():
+            flash(
+                "These settings come from the deployment's configuration; change them there.",
+                "error",
+            )
+        fill_form(form, config)
+        return oidc_page(form, config)
+    if not form.validate_on_submit():
+        if not form.is_submitted():
+            fill_form(form, config)
+        return oidc_page(form, config, 400 if form.is_submitted() else 200)
+    new_secret = form.client_secret.data or None
+    if not new_secret and not config.has_secret:
+        form.client_secret.errors.append("Enter the client secret from the app registration.")
+        return oidc_page(form, config, 400)
+    new = sso_oidc.OidcSettings(
+        issuer=form.issuer.data,
+        client_id=form.client_id.data,
+        client_secret=new_secret or config.client_secret,
+        scopes=sso_oidc.normalize_scopes(form.scopes.data or sso_oidc.DEFAULT_SCOPES),
+        identity_claim=form.identity_claim.data,
+        match_by_name=form.match_by_name.data,
+        create_users=form.create_users.data,
+        enabled=form.enabled.data,
+    )
+    try:
+        sso_oidc.discover(new, fresh=True)
+    except sso_oidc.SsoFailure as failure:
+        form.issuer.errors.append(f"{failure.title}: {failure.fix}")
+        return oidc_page(form, config, 400)
+    begin_write(db.session)
+    sso_oidc.save(db.session, new, new_secret)
+    changes = ["client secret replaced"] if new_secret and config.has_secret else []
+    audit.record(
+        db.session,
+        actor(),
+        "oidc.save",
+        f"issuer {new.issuer}, client id {new.client_id}, sign-in "
+        f"{'on' if new.enabled else 'off'}" + "".join(f", {c}" for c in changes),
+    )
+    db.session.commit()
+    flash(
+        "OIDC settings saved. Run a test sign-in to check them."
+        if not new.enabled
+        else 'OIDC settings saved: the sign-in page offers "Sign in with SSO".',
+        "success",
+    )
+    return redirect(url_for("sso.oidc"))
+
+
+@bp.post("/oidc/test")
+def oidc_test():
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        flash("The test was not started; reload the page and try again.", "error")
+        return redirect(url_for("sso.oidc"))
+    config = sso_oidc.load(db.session)
+    if not config.complete and not config.secret_unreadable:
+        flash("Save the issuer URL, client ID and client secret first.", "error")
+        return redirect(url_for("sso.oidc"))
+    return start_sso(config, TEST)
 
 
 @bp.get("/scim")
