@@ -192,7 +192,7 @@ def sign_in_user(
                 UNKNOWN_USER,
                 "No user here matches this identity. Users reach this app through Entra's "
                 "provisioning: assign the person to the app in Entra and wait for the next "
-                "provisioning cycle, or let single sign-on create users.",
+                "provisioning cycle. An admin can also let single sign-on create users.",
             )
         user = create_user(session, identity)
         created = True
