@@ -3,6 +3,8 @@
 import json
 
 import pytest
+from auth_helpers import add_local
+from auth_helpers import sign_in
 from oidc_provider import authorize
 from oidc_provider import callback_path
 from oidc_provider import configure
@@ -11,6 +13,7 @@ from oidc_provider import provider_user
 from oidc_provider import stored
 from sqlalchemy import select
 
+from unleash_wizard.admin import diagnostics
 from unleash_wizard.auth import oidc
 from unleash_wizard.extensions import db
 from unleash_wizard.help.screenshots import free_port
@@ -121,9 +124,6 @@ def test_an_issuer_the_provider_does_not_announce_is_refused(app, signed_in, iam
 
 
 def test_settings_from_the_deployment_are_read_only(app_with, iam_server, rp):
-    from auth_helpers import add_local
-    from auth_helpers import sign_in
-
     app = app_with(
         OIDC_ISSUER=issuer(iam_server),
         OIDC_CLIENT_ID=rp.client_id,
@@ -144,9 +144,6 @@ def test_settings_from_the_deployment_are_read_only(app_with, iam_server, rp):
 
 
 def test_a_changed_secret_key_asks_for_the_secret_again(app_with, iam_server, rp):
-    from auth_helpers import add_local
-    from auth_helpers import sign_in
-
     first = app_with()
     configure(first, iam_server, rp)
     with first.app_context():
@@ -228,3 +225,38 @@ def test_the_callback_of_a_test_is_for_admins_only(app, client, admin, iam_serve
     response = client.get("/login/sso/callback?code=x&state=y")
 
     assert response.status_code == 403
+
+
+def test_the_support_view_tells_the_sign_in_setup_without_the_secret(
+    app, signed_in, client, iam_server, rp
+):
+    configure(app, iam_server, rp)
+    with client.session_transaction() as session:
+        session.pop("_user_id", None)
+    client.get("/login/sso/callback?code=x&state=forged")  # a failed sign-in to report
+    sign_in(client, "admin")
+
+    page = client.get("/support/").get_data(as_text=True)
+    download = client.get("/support/diagnostics.json")
+
+    assert download.status_code == 200
+    report = download.get_json()["sign_in"]
+    assert report["state"] == "on"
+    assert report["issuer"] == issuer(iam_server) and report["client_id"] == rp.client_id
+    assert report["client_secret"] == "saved"
+    assert report["last_error"]["code"] == "bad_state"
+    assert "Single sign-on (OIDC)" in page and rp.client_id in page
+    with app.app_context():
+        sealed = db.session.get(Setting, oidc.SETTING).value["client_secret_sealed"]
+    for text in (page, download.get_data(as_text=True)):
+        assert rp.client_secret not in text
+        assert sealed not in text
+
+
+def test_the_diagnostics_guard_knows_the_client_secret(app, iam_server, rp):
+    configure(app, iam_server, rp)
+    with app.app_context():
+        hidden = diagnostics.secrets_to_hide(db.session, app.config)
+        leaked = diagnostics.leaked_secrets(f"oops {rp.client_secret}", hidden)
+
+    assert leaked == ["the OIDC client secret"]

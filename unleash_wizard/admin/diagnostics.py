@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 
+from ..auth import oidc
 from ..store import accounts
 from ..store import log
 from ..store import resources
@@ -102,6 +103,7 @@ def diagnostics(
             "tenant_url": scim_url + checks.ENTRA_FLAG,
         },
         "scim": scim_section(session, by_slug["enable"]),
+        "sign_in": oidc.describe(session, config),
         "tokens": token_rows(session, now),
         "last_request": last_request(session),
         "test_connection": test_connection(by_slug["connect"]),
@@ -416,6 +418,7 @@ def secrets_to_hide(session: Session, config: Mapping[str, Any]) -> dict[str, st
     )
     for user_id, password_hash in password_hashes:
         found[f"the password hash of user id {user_id}"] = password_hash
+    found.update(oidc.secrets(session, config))
     database_url = config.get("SQLALCHEMY_DATABASE_URI")
     if database_url:
         found["the database URL"] = str(database_url)

@@ -17,6 +17,7 @@ import base64
 import os
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,16 +115,20 @@ def from_config(config: dict[str, Any]) -> OidcSettings | None:
     )
 
 
-def load(session: Session) -> OidcSettings:
-    """Return the settings in force: the deployment's, else what the OIDC tab saved."""
-    fixed = from_config(current_app.config)
+def load(session: Session, config: Mapping[str, Any] | None = None) -> OidcSettings:
+    """Return the settings in force: the deployment's, else what the OIDC tab saved.
+
+    config is the app's configuration, current_app's by default.
+    """
+    config = current_app.config if config is None else config
+    fixed = from_config(config)
     if fixed is not None:
         return fixed
     stored = settings.get(session, SETTING) or {}
     if not isinstance(stored, dict):
         stored = {}
     sealed = stored.get("client_secret_sealed")
-    secret = unseal(sealed) if sealed else None
+    secret = unseal(sealed, config["SECRET_KEY"]) if sealed else None
     return OidcSettings(
         issuer=stored.get("issuer", ""),
         client_id=stored.get("client_id", ""),
@@ -164,6 +169,40 @@ def set_enabled(session: Session, enabled: bool) -> None:
     settings.put(session, SETTING, stored)
 
 
+def describe(session: Session, config: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the settings and the last outcomes for the support view, without the secret."""
+    current = load(session, config)
+    if current.secret_unreadable:
+        secret = "unreadable: SECRET_KEY changed since it was saved"
+    else:
+        secret = "saved" if current.client_secret else "missing"
+    return {
+        "state": "on" if current.usable else "off" if current.complete else "not set up",
+        "from_deployment": current.from_deployment,
+        "issuer": current.issuer or None,
+        "client_id": current.client_id or None,
+        "client_secret": secret,
+        "scopes": current.scopes,
+        "identity_claim": current.identity_claim,
+        "match_by_name": current.match_by_name,
+        "create_users": current.create_users,
+        "last_test": settings.get(session, LAST_TEST),
+        "last_error": settings.get(session, LAST_ERROR),
+    }
+
+
+def secrets(session: Session, config: Mapping[str, Any]) -> dict[str, str]:
+    """Return the client secret, in clear and sealed, by a label safe to log."""
+    found = {}
+    current = load(session, config)
+    if current.client_secret:
+        found["the OIDC client secret"] = current.client_secret
+    stored = settings.get(session, SETTING)
+    if isinstance(stored, dict) and stored.get("client_secret_sealed"):
+        found["the sealed OIDC client secret"] = stored["client_secret_sealed"]
+    return found
+
+
 def normalize_scopes(text: str) -> str:
     """Return the scopes space-separated, once each, with openid first."""
     seen: list[str] = []
@@ -184,8 +223,11 @@ def normalize_scopes(text: str) -> str:
 # for it again.
 
 
-def _sealing_key() -> bytes:
-    secret_key = str(current_app.config["SECRET_KEY"]).encode()
+def _sealing_key(secret_key: str | bytes | None = None) -> bytes:
+    if secret_key is None:
+        secret_key = current_app.config["SECRET_KEY"]
+    if isinstance(secret_key, str):
+        secret_key = secret_key.encode()
     return HKDF(
         algorithm=SHA256(), length=32, salt=None, info=b"unleash-wizard oidc client secret"
     ).derive(secret_key)
@@ -198,13 +240,13 @@ def seal(plain: str) -> str:
     return SEALED_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode()
 
 
-def unseal(sealed: str) -> str | None:
+def unseal(sealed: str, secret_key: str | bytes | None = None) -> str | None:
     """Return the secret in sealed, or None when SECRET_KEY changed since it was sealed."""
     if not isinstance(sealed, str) or not sealed.startswith(SEALED_PREFIX):
         return None
     try:
         raw = base64.urlsafe_b64decode(sealed[len(SEALED_PREFIX) :])
-        return AESGCM(_sealing_key()).decrypt(raw[:12], raw[12:], None).decode()
+        return AESGCM(_sealing_key(secret_key)).decrypt(raw[:12], raw[12:], None).decode()
     except (InvalidTag, ValueError):
         return None
 
