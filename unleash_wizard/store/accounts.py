@@ -5,6 +5,7 @@ reads or writes it, and a SCIM-managed user never has a password.
 """
 
 import functools
+import hmac
 import uuid
 
 from sqlalchemy import Select
@@ -19,6 +20,7 @@ from . import settings
 from .models import Group
 from .models import Membership
 from .models import User
+from .models import password_stamp
 from .models import utcnow
 
 ADMIN = "admin"
@@ -62,10 +64,16 @@ def find_by_name(session: Session, user_name: str) -> User | None:
     return session.scalar(live_users().where(User.user_name_key == user_name.lower()))
 
 
-def load_user(session: Session, user_id: str) -> User | None:
-    """Return the user behind a session, or None once deleted or disabled."""
+def load_user(session: Session, session_id: str) -> User | None:
+    """Return the user behind a session, or None once deleted, disabled or its password changed.
+
+    session_id is what User.get_id() gave when the session began.
+    """
+    user_id, _, stamp = session_id.partition(".")
     user = session.get(User, user_id)
     if user is None or user.deleted_at is not None or not user.active:
+        return None
+    if user.password_hash and not hmac.compare_digest(stamp, password_stamp(user.password_hash)):
         return None
     return user
 

@@ -6,6 +6,7 @@ filtered on, unique or needed by the app are also columns with indexes, kept in
 step with ``data`` by store.users and store.groups on every write.
 """
 
+import hashlib
 from datetime import UTC
 from datetime import datetime
 from typing import Any
@@ -90,6 +91,21 @@ class User(UserMixin, Base):
         Index("ix_users_created_at", "created_at"),
         Index("ix_users_modified_at", "modified_at"),
     )
+
+    def get_id(self) -> str:
+        """Return what a session (or remember-me cookie) holds to name this user.
+
+        For an account with a password it carries a stamp of the password
+        hash, so setting a new password ends every session the old one opened.
+        """
+        if self.password_hash:
+            return f"{self.id}.{password_stamp(self.password_hash)}"
+        return self.id
+
+
+def password_stamp(password_hash: str) -> str:
+    """Return a short digest of a password hash: it changes with the password, reveals nothing."""
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
 
 
 class UserEmail(Base):
