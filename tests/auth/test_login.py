@@ -250,3 +250,15 @@ def test_successful_sign_ins_do_not_count_towards_the_limit(app_with):
     for _ in range(5):
         assert sign_in(client, "admin").status_code == 302
         client.post("/logout")
+
+
+def test_a_password_typed_as_the_username_never_reaches_the_log(client, admin, caplog):
+    caplog.set_level("WARNING")
+
+    sign_in(client, PASSWORD, PASSWORD)
+    sign_in(client, "admin", OTHER_PASSWORD)
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("Failed sign-in for an unknown username" in text for text in messages)
+    assert any("Failed sign-in for 'admin'" in text for text in messages)
+    assert not any(PASSWORD in text for text in messages)

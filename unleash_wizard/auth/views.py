@@ -103,8 +103,13 @@ def login():
             login_user(user, remember=form.remember.data)
             return redirect(next_url or home_url())
         count_failure()
+        # Only a username that exists is logged: what someone typed into the
+        # username field may be their password.
+        known = accounts.find_by_name(db.session, form.username.data)
         current_app.logger.warning(
-            "Failed sign-in for %r from %s", form.username.data, request.remote_addr
+            "Failed sign-in for %s from %s",
+            repr(known.user_name) if known else "an unknown username",
+            request.remote_addr,
         )
         return login_page(form, next_url, LOGIN_FAILED), 200, NO_STORE
     return login_page(form, next_url), 200, NO_STORE
