@@ -9,22 +9,26 @@ drops it at the end.
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from apps import PUBLIC_URL  # noqa: F401
+from apps import SCIM_JSON  # noqa: F401
+from apps import ScimClient
+from apps import make_app
+from flask import Flask
 from playwright.sync_api import Browser
 from playwright.sync_api import sync_playwright
 from sqlalchemy import create_engine
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from unleash_wizard import create_app
 from unleash_wizard.extensions import db
 from unleash_wizard.store import settings
 from unleash_wizard.store import tokens
 
-SCIM_JSON = "application/scim+json"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -60,9 +64,6 @@ def pytest_addoption(parser):
     )
 
 
-PUBLIC_URL = "https://wizard.example.com"
-
-
 def _server_url() -> str | None:
     url = os.environ.get("TEST_DATABASE_URL")
     return url if url and url.startswith("postgresql") else None
@@ -95,25 +96,6 @@ def db_url(database_url, tmp_path) -> str:
     return database_url
 
 
-def make_app(db_url: str, **overrides):
-    """Return an app on db_url with an empty schema."""
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "test-secret-key",
-            "SQLALCHEMY_DATABASE_URI": db_url,
-            "WTF_CSRF_ENABLED": False,
-            "PUBLIC_URL": PUBLIC_URL,
-            "RATELIMIT_ENABLED": False,
-            **overrides,
-        }
-    )
-    with app.app_context():
-        db.drop_all()
-        db.create_all()
-    return app
-
-
 @pytest.fixture
 def app(db_url):
     app = make_app(db_url)
@@ -122,6 +104,24 @@ def app(db_url):
         db.session.remove()
         db.drop_all()
         db.engine.dispose()
+
+
+@pytest.fixture
+def app_with(db_url) -> Iterator[Callable[..., Flask]]:
+    """Return a factory of apps on this test's database with config overrides."""
+    made = []
+
+    def factory(**overrides) -> Flask:
+        app = make_app(db_url, **overrides)
+        made.append(app)
+        return app
+
+    yield factory
+    for app in made:
+        with app.app_context():
+            db.session.remove()
+            db.drop_all()
+            db.engine.dispose()
 
 
 @pytest.fixture
@@ -144,36 +144,6 @@ def scim_token(app) -> str:
         return issued.secret
 
 
-class ScimClient:
-    """The test client, speaking application/scim+json with a bearer token."""
-
-    def __init__(self, client, token: str):
-        self.client = client
-        self.headers = {"Authorization": f"Bearer {token}", "Accept": SCIM_JSON}
-
-    def open(self, method: str, path: str, json=None, headers=None, **kwargs):
-        all_headers = {**self.headers, **(headers or {})}
-        if json is not None:
-            kwargs["data"] = __import__("json").dumps(json)
-            all_headers.setdefault("Content-Type", SCIM_JSON)
-        return self.client.open(path, method=method, headers=all_headers, **kwargs)
-
-    def get(self, path, **kwargs):
-        return self.open("GET", path, **kwargs)
-
-    def post(self, path, json=None, **kwargs):
-        return self.open("POST", path, json=json, **kwargs)
-
-    def put(self, path, json=None, **kwargs):
-        return self.open("PUT", path, json=json, **kwargs)
-
-    def patch(self, path, json=None, **kwargs):
-        return self.open("PATCH", path, json=json, **kwargs)
-
-    def delete(self, path, **kwargs):
-        return self.open("DELETE", path, **kwargs)
-
-
 @pytest.fixture
 def scim(client, scim_token) -> ScimClient:
     return ScimClient(client, scim_token)
@@ -188,3 +158,31 @@ def iam_configuration(iam_configuration):
     """
     iam_configuration["CANAILLE_OIDC"]["USERINFO_MAPPING"] = {"SUB": "{{ user.id }}"}
     return iam_configuration
+
+
+@pytest.fixture(scope="session")
+def iam_server(iam_configuration, iam_server_port):
+    """Run pytest-iam's provider in a thread, as its own fixture does.
+
+    Its own fixture also keeps the provider's app context pushed for the
+    rest of the session; flask commands run by later tests in the same
+    worker then found that app instead of ours. Helpers push the provider's
+    context only while they use it (tests/oidc_provider.py).
+    """
+    import threading
+
+    from canaille import create_app as create_provider
+    from canaille.backends import Backend
+    from pytest_iam import Server
+
+    provider = create_provider(
+        config=iam_configuration, env_file=".pytest-iam.env", env_prefix="PYTEST_IAM_"
+    )
+    server = Server(provider, iam_server_port, Backend.instance)
+    thread = threading.Thread(target=server.httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.httpd.shutdown()
+        thread.join()

@@ -27,7 +27,7 @@ from unleash_wizard.store import settings
 from unleash_wizard.store import tokens
 
 ROOT = Path(__file__).resolve().parent.parent
-STARTUP_SECONDS = 20.0
+STARTUP_SECONDS = 60.0
 
 
 @dataclass(frozen=True)

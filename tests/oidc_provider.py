@@ -24,19 +24,20 @@ def issuer(iam_server) -> str:
 def register_client(iam_server, redirect_uri: str, audience=None):
     """Register an OIDC client at the provider and return it (secret in .client_secret)."""
     models = iam_server.models
-    client = models.Client(
-        client_id=f"uwz-{uuid.uuid4().hex[:10]}",
-        client_secret=uuid.uuid4().hex,
-        client_name="unleash-wizard tests",
-        redirect_uris=[redirect_uri],
-        grant_types=["authorization_code"],
-        response_types=["code"],
-        token_endpoint_auth_method="client_secret_basic",
-        scope=SCOPES,
-    )
-    iam_server.backend.save(client)
-    client.audience = audience if audience is not None else [client]
-    iam_server.backend.save(client)
+    with iam_server.app.app_context():
+        client = models.Client(
+            client_id=f"uwz-{uuid.uuid4().hex[:10]}",
+            client_secret=uuid.uuid4().hex,
+            client_name="unleash-wizard tests",
+            redirect_uris=[redirect_uri],
+            grant_types=["authorization_code"],
+            response_types=["code"],
+            token_endpoint_auth_method="client_secret_basic",
+            scope=SCOPES,
+        )
+        iam_server.backend.save(client)
+        client.audience = audience if audience is not None else [client]
+        iam_server.backend.save(client)
     return client
 
 

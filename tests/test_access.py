@@ -5,6 +5,7 @@ checked as soon as it is registered, and must be listed here to be open.
 """
 
 import re
+from datetime import timedelta
 
 import pytest
 from flask import Flask
@@ -14,6 +15,8 @@ from unleash_wizard import create_app
 from unleash_wizard.extensions import db
 from unleash_wizard.store import accounts
 from unleash_wizard.store import settings
+from unleash_wizard.store import tokens
+from unleash_wizard.store.models import utcnow
 
 PASSWORD = "Correct horse battery 9"
 # Reachable without signing in: single sign-on is part of signing in (its
@@ -188,3 +191,63 @@ def test_markup_from_entra_is_shown_as_text_on_every_page(app, client, scim):
     assert visited >= 8
     shown = client.get(f"/directory/users/{user['id']}").get_data(as_text=True)
     assert "&lt;script&gt;" in shown
+
+
+def scim_requests(app: Flask) -> list[tuple[str, str]]:
+    """Return (method, url) for every route and method of the SCIM API."""
+    return [
+        (method, url_for_rule(rule))
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/scim/v2")
+        for method in methods(rule)
+    ]
+
+
+def test_every_scim_route_refuses_missing_expired_and_revoked_tokens(app, client):
+    with app.app_context():
+        settings.put(db.session, settings.SCIM_ENABLED, True)
+        expired = tokens.issue(db.session, "expired", expires_days=1)
+        expired.token.expires_at = utcnow() - timedelta(seconds=1)
+        revoked = tokens.issue(db.session, "revoked")
+        revoked.token.revoked_at = utcnow()
+        db.session.commit()
+        secrets = {"expired": expired.secret, "revoked": revoked.secret}
+    requests = scim_requests(app)
+    assert len(requests) >= 20
+    for method, url in requests:
+        for authorization in (None, "Bearer nope", f"Bearer {secrets['expired']}"):
+            headers = {"Authorization": authorization} if authorization else {}
+            response = client.open(url, method=method, headers=headers)
+            assert response.status_code == 401, (method, url, authorization)
+            assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        response = client.open(
+            url, method=method, headers={"Authorization": f"Bearer {secrets['revoked']}"}
+        )
+        assert response.status_code == 401 and "revoked" in response.get_json()["detail"]
+
+
+def test_every_scim_route_answers_403_with_a_live_token_while_paused(app, client, scim_token):
+    with app.app_context():
+        settings.put(db.session, settings.SCIM_ENABLED, False)
+        db.session.commit()
+    for method, url in scim_requests(app):
+        response = client.open(
+            url, method=method, headers={"Authorization": f"Bearer {scim_token}"}
+        )
+        assert response.status_code == 403, (method, url, response.status_code)
+        assert "paused" in response.get_json()["detail"]
+
+
+def test_only_sign_in_first_run_health_and_static_are_open(app, client):
+    """Before any admin exists, every other page leads to the first-run page."""
+    opened = set()
+    for rule in ui_rules(app):
+        for method in methods(rule):
+            response = client.open(url_for_rule(rule), method=method)
+            location = response.headers.get("Location", "")
+            if response.status_code == 302 and location.startswith("/setup/first-run"):
+                continue
+            opened.add(rule.endpoint)
+    assert client.get("/static/css/app.css").status_code == 200
+    assert opened <= OPEN, opened - OPEN
+    assert {"health.healthz", "auth.first_run"} <= opened

@@ -6,6 +6,7 @@ from flask import Flask
 
 from . import config
 from . import extensions
+from . import security
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,6 +29,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     config.finalize(app.config, Path(app.instance_path))
 
     extensions.init_app(app)
+    security.init_app(app)
 
     from . import auth
     from . import cli

@@ -2,8 +2,9 @@
 
 ``flask scim enable|disable``, ``flask scim token create|list|revoke``, for
 recovery when locked out, ``flask admin create|reset-password``,
-``flask log prune`` for the provisioning log and the audit trail, and
-``flask help screenshots`` for the wizard's pictures.
+``flask log prune`` for the provisioning log and the audit trail,
+``flask help screenshots`` for the wizard's pictures, and ``flask backup PATH``
+for an online copy of the SQLite database.
 """
 
 import sys
@@ -17,6 +18,7 @@ import click
 from flask import Flask
 from flask import current_app
 from flask.cli import AppGroup
+from flask.cli import with_appcontext
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -26,6 +28,7 @@ from .extensions import db
 from .help import screenshots
 from .store import accounts
 from .store import audit
+from .store import backup
 from .store import log
 from .store import settings
 from .store import tokens
@@ -52,6 +55,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(admin_cli)
     app.cli.add_command(log_cli)
     app.cli.add_command(help_cli)
+    app.cli.add_command(backup_database)
 
 
 @contextmanager
@@ -392,3 +396,39 @@ def prune_log(max_rows: int | None, max_age_days: int | None, audit_max_age_days
         f"none older than {bounds.max_age_days} days)."
     )
     click.echo(f"Removed {events} (none older than {bounds.audit_max_age_days} days).")
+
+
+@click.command("backup")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Replace PATH when it already exists.")
+@with_appcontext
+def backup_database(path: Path, force: bool):
+    """Copy the SQLite database to PATH while the app keeps running (a file, or a folder).
+
+    On PostgreSQL, print the pg_dump command that does the same.
+    """
+    url = db.engine.url
+    try:
+        source = backup.sqlite_path(url)
+    except backup.BackupError as error:
+        raise click.ClickException(str(error)) from None
+    if source is None:
+        raise click.ClickException(
+            "The database is PostgreSQL: back it up with pg_dump, which makes a consistent "
+            "copy while the app runs. It asks for the password if there is one "
+            "(or set PGPASSWORD):\n"
+            f"  {backup.pg_dump_command(url, path)}\n"
+            "and restore it into an empty database with:\n"
+            f"  {backup.pg_restore_command(url, path)}"
+        )
+    try:
+        made = backup.backup_sqlite(source, path, force=force)
+    except backup.BackupError as error:
+        raise click.ClickException(str(error)) from None
+    counts = ", ".join(f"{table} {count:,}" for table, count in made.counts.items())
+    click.echo(f"Backed up {source} to {made.path} ({made.size / 1000:,.0f} KB).")
+    click.echo(f"Integrity check ok; rows: {counts}.")
+    click.echo(
+        f"To restore: stop the app, delete {source.name}-wal and {source.name}-shm if they "
+        f"are there, then copy {made.path} over {source}."
+    )

@@ -30,6 +30,13 @@ class Defaults:
     LOGIN_RATE_LIMIT = "10 per minute"  # failed sign-ins per client address
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    # None: Secure when PUBLIC_URL or PREFERRED_URL_SCHEME says https (see security.py).
+    SESSION_COOKIE_SECURE: bool | None = None
+    REMEMBER_COOKIE_SECURE: bool | None = None
+    # How many reverse proxies in front of the app set X-Forwarded-* (0: trust none).
+    TRUSTED_PROXIES = 0
+    # Strict-Transport-Security on responses to HTTPS requests; 0 leaves it out.
+    HSTS_SECONDS = 365 * 24 * 3600
 
 
 ENVIRONMENT_KEYS = (
@@ -45,6 +52,10 @@ ENVIRONMENT_KEYS = (
     "OIDC_MATCH_BY_NAME",
     "OIDC_CREATE_USERS",
     "OIDC_ENABLED",
+    "PREFERRED_URL_SCHEME",
+    "TRUSTED_PROXIES",
+    "SESSION_COOKIE_SECURE",
+    "HSTS_SECONDS",
 )
 
 

@@ -203,7 +203,8 @@ def test_oidc_tab_starts_not_set_up_with_the_redirect_uri_to_register(signed_in)
     page = response.get_data(as_text=True)
     assert "Not set up" in page
     assert 'aria-current="page">OIDC</a>' in page
-    assert '<code class="copyable" id="redirect-uri">https://wizard.example.com/login/sso/callback' in page
+    callback = "https://wizard.example.com/login/sso/callback"
+    assert f'<code class="copyable" id="redirect-uri">{callback}' in page
     assert 'data-copy-target="redirect-uri"' in page
     assert 'name="issuer"' in page and 'name="client_secret" type="password"' in page
     assert signed_in.get("/sso/").headers["Location"] == "/sso/scim"

@@ -1,44 +1,13 @@
 """Fixtures for sign-in tests: local accounts, a signed-in client, apps with overrides."""
 
-from collections.abc import Callable
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from auth_helpers import add_local
 from auth_helpers import sign_in
-from flask import Flask
 from oidc_provider import REDIRECT_URI
 from oidc_provider import register_client
 
 from unleash_wizard.auth import oidc
-from unleash_wizard.extensions import db
 from unleash_wizard.wizard import views as wizard_views
-
-ROOT_CONFTEST = Path(__file__).resolve().parent.parent / "conftest.py"
-
-
-@pytest.fixture
-def app_with(request, db_url) -> Iterator[Callable[..., Flask]]:
-    """Return a factory of apps on this test's database with config overrides.
-
-    It uses make_app from tests/conftest.py, which pytest registered as a plugin
-    under its path (a nested conftest cannot import it by name).
-    """
-    make_app = request.config.pluginmanager.get_plugin(str(ROOT_CONFTEST)).make_app
-    made = []
-
-    def factory(**overrides) -> Flask:
-        app = make_app(db_url, **overrides)
-        made.append(app)
-        return app
-
-    yield factory
-    for app in made:
-        with app.app_context():
-            db.session.remove()
-            db.drop_all()
-            db.engine.dispose()
 
 
 @pytest.fixture(autouse=True)

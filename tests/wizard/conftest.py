@@ -1,9 +1,9 @@
 """Fixtures for wizard tests: a local admin, a viewer, a signed-in admin, CSRF on."""
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from apps import make_app
 from flask import Flask
 from wizard_helpers import add_local
 from wizard_helpers import sign_in
@@ -31,17 +31,9 @@ def signed_in(client, admin):
     return client
 
 
-ROOT_CONFTEST = Path(__file__).resolve().parent.parent / "conftest.py"
-
-
 @pytest.fixture
-def csrf_app(request, db_url) -> Iterator[Flask]:
-    """Return an app with CSRF checks on, as in production.
-
-    It uses make_app from tests/conftest.py, which pytest registered as a plugin
-    under its path (a nested conftest cannot import it by name).
-    """
-    make_app = request.config.pluginmanager.get_plugin(str(ROOT_CONFTEST)).make_app
+def csrf_app(db_url) -> Iterator[Flask]:
+    """Return an app with CSRF checks on, as in production."""
     app = make_app(db_url, WTF_CSRF_ENABLED=True)
     yield app
     with app.app_context():

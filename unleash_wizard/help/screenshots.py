@@ -815,6 +815,9 @@ def generate(out: Path, only: str | None = None, echo: Callable[[str], None] = p
                         locale="en-US",
                         timezone_id="UTC",
                         reduced_motion="reduce",
+                        # The outline stylesheet is the camera's, added inline
+                        # for the picture; the app's own CSP forbids inline styles.
+                        bypass_csp=True,
                     )
                     page = context.new_page()
                     page.set_default_timeout(15_000)

@@ -1,0 +1,58 @@
+"""The app the tests run and a SCIM client for it, shared by fixtures and helpers."""
+
+from json import dumps
+
+from unleash_wizard import create_app
+from unleash_wizard.extensions import db
+
+PUBLIC_URL = "https://wizard.example.com"
+SCIM_JSON = "application/scim+json"
+
+
+def make_app(db_url: str, **overrides):
+    """Return an app on db_url with an empty schema."""
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret-key",
+            "SQLALCHEMY_DATABASE_URI": db_url,
+            "WTF_CSRF_ENABLED": False,
+            "PUBLIC_URL": PUBLIC_URL,
+            "RATELIMIT_ENABLED": False,
+            **overrides,
+        }
+    )
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    return app
+
+
+class ScimClient:
+    """The test client, speaking application/scim+json with a bearer token."""
+
+    def __init__(self, client, token: str):
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {token}", "Accept": SCIM_JSON}
+
+    def open(self, method: str, path: str, json=None, headers=None, **kwargs):
+        all_headers = {**self.headers, **(headers or {})}
+        if json is not None:
+            kwargs["data"] = dumps(json)
+            all_headers.setdefault("Content-Type", SCIM_JSON)
+        return self.client.open(path, method=method, headers=all_headers, **kwargs)
+
+    def get(self, path, **kwargs):
+        return self.open("GET", path, **kwargs)
+
+    def post(self, path, json=None, **kwargs):
+        return self.open("POST", path, json=json, **kwargs)
+
+    def put(self, path, json=None, **kwargs):
+        return self.open("PUT", path, json=json, **kwargs)
+
+    def patch(self, path, json=None, **kwargs):
+        return self.open("PATCH", path, json=json, **kwargs)
+
+    def delete(self, path, **kwargs):
+        return self.open("DELETE", path, **kwargs)

@@ -1,0 +1,162 @@
+"""HTTP hardening: security headers, cookie flags and the reverse proxy's headers.
+
+Every response gets a Content-Security-Policy that allows scripts, styles and
+pictures from this site only (no inline script, no inline style), plus
+nosniff, a same-origin referrer and a ban on framing. A response that already
+carries its own policy keeps it: the Entra illustrations set a stricter one for
+their SVG.
+
+Cookies are HttpOnly and SameSite=Lax. They are also Secure when the app is
+reached over HTTPS: when PUBLIC_URL or PREFERRED_URL_SCHEME says https, or when
+a request arrived over HTTPS (directly, or as a trusted proxy says).
+
+Behind a reverse proxy, TRUSTED_PROXIES tells how many proxies in front of the
+app set X-Forwarded-For, -Proto, -Host, -Port and -Prefix. With it, werkzeug's
+ProxyFix takes the client address (which the rate limits count by), the scheme
+and the host from those headers. Without it they are ignored, as anyone can
+send them.
+"""
+
+from typing import Any
+
+from flask import Flask
+from flask import Response
+from flask import current_app
+from flask import request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+# No inline script or style anywhere: templates load /static/js and /static/css.
+# form-action is left out on purpose: an OIDC sign-in may post to or redirect
+# through the identity provider, which Chromium would check against it.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; "
+    "script-src 'self'; "
+    "style-src 'self'; "
+    "img-src 'self'; "
+    "connect-src 'self'; "
+    "font-src 'self'; "
+    "object-src 'none'; "
+    "base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+# Flask-WTF checks the Referer of HTTPS form posts (WTF_CSRF_SSL_STRICT), so the
+# browser must keep sending it to this site: "same-origin", not "no-referrer".
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+
+
+def as_bool(value: Any) -> bool:
+    """Return value as a boolean, reading the words an environment variable may hold."""
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+        raise ValueError(f"expected true or false, got {value!r}")
+    return bool(value)
+
+
+def as_count(value: Any, name: str) -> int:
+    """Return value as a count of zero or more, or fail naming the setting."""
+    try:
+        count = int(str(value).strip() or 0)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {value!r}") from None
+    if count < 0:
+        raise ValueError(f"{name} must be 0 or more, got {count}")
+    return count
+
+
+def https_expected(config: dict[str, Any]) -> bool:
+    """Return whether the configuration says users reach the app over HTTPS."""
+    public = str(config.get("PUBLIC_URL") or "").lower()
+    scheme = str(config.get("PREFERRED_URL_SCHEME") or "").lower()
+    return public.startswith("https://") or scheme == "https"
+
+
+def configure_cookies(config: dict[str, Any]) -> None:
+    """Set the session and remember-me cookie flags, keeping any explicit Secure choice.
+
+    Unset, SESSION_COOKIE_SECURE follows https_expected() and REMEMBER_COOKIE_SECURE
+    follows SESSION_COOKIE_SECURE.
+    """
+    secure = config.get("SESSION_COOKIE_SECURE")
+    secure = https_expected(config) if secure is None else as_bool(secure)
+    remember = config.get("REMEMBER_COOKIE_SECURE")
+    config["SESSION_COOKIE_SECURE"] = secure
+    config["REMEMBER_COOKIE_SECURE"] = secure if remember is None else as_bool(remember)
+    for prefix in ("SESSION_COOKIE", "REMEMBER_COOKIE"):
+        config[f"{prefix}_HTTPONLY"] = True
+        config[f"{prefix}_SAMESITE"] = config.get(f"{prefix}_SAMESITE") or "Lax"
+
+
+def init_app(app: Flask) -> None:
+    """Add the proxy fix, the cookie flags and the security headers to app."""
+    config = app.config
+    proxies = as_count(config.get("TRUSTED_PROXIES") or 0, "TRUSTED_PROXIES")
+    config["TRUSTED_PROXIES"] = proxies
+    # Inside ProxyFix, so it sees the scheme the proxy reported.
+    app.wsgi_app = SecureCookiesOnHttps(app.wsgi_app)
+    if proxies:
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app,
+            x_for=proxies,
+            x_proto=proxies,
+            x_host=proxies,
+            x_port=proxies,
+            x_prefix=proxies,
+        )
+    configure_cookies(config)
+    config["HSTS_SECONDS"] = as_count(config.get("HSTS_SECONDS") or 0, "HSTS_SECONDS")
+    app.after_request(add_security_headers)
+
+
+def add_security_headers(response: Response) -> Response:
+    """Add the security headers a response does not set itself, and HSTS on HTTPS."""
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    for name, value in SECURITY_HEADERS.items():
+        headers.setdefault(name, value)
+    if request.is_secure:
+        seconds = current_app.config["HSTS_SECONDS"]
+        if seconds:
+            headers.setdefault("Strict-Transport-Security", f"max-age={seconds}")
+    return response
+
+
+def secure_cookie(header: str) -> str:
+    """Return a Set-Cookie value with the Secure flag."""
+    flags = {part.strip().lower() for part in header.split(";")[1:]}
+    return header if "secure" in flags else header + "; Secure"
+
+
+class SecureCookiesOnHttps:
+    """WSGI middleware: on a request that arrived over HTTPS, every cookie set is Secure.
+
+    It works at the WSGI level because Flask writes the session cookie after
+    the after_request functions have run.
+    """
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        if environ.get("wsgi.url_scheme") != "https":
+            return self.wsgi_app(environ, start_response)
+
+        def secure_start_response(status, headers, exc_info=None):
+            headers = [
+                (name, secure_cookie(value) if name.lower() == "set-cookie" else value)
+                for name, value in headers
+            ]
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, secure_start_response)
