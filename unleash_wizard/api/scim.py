@@ -17,11 +17,14 @@ from flask import current_app
 from flask import g
 from flask import request
 from limits import parse as parse_limit
+from sqlalchemy import bindparam
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import MethodNotAllowed
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..extensions import db
 from ..extensions import limiter
@@ -46,6 +49,8 @@ from ..store import log
 from ..store import resources as store
 from ..store import settings
 from ..store import tokens
+from ..store.models import ScimToken
+from ..store.models import Setting
 from ..store.sqlfilter import group_condition
 from ..store.sqlfilter import json_column
 from ..store.sqlfilter import user_condition
@@ -103,9 +108,8 @@ def authenticate() -> Response | None:
     header = request.headers.get("Authorization", "")
     scheme, _, secret = header.partition(" ")
     try:
-        token = tokens.find(db.session, secret.strip()) if scheme.lower() == "bearer" else None
+        token, enabled = _credentials(secret.strip() if scheme.lower() == "bearer" else "")
         live = token is not None and tokens.is_live(token)
-        enabled = settings.scim_enabled(db.session)
         # Decide on the last-used write before the rollback: reading the token
         # again after it opens a read transaction, which SQLite cannot turn into
         # a write while another worker writes ("database is locked", a 503).
@@ -131,7 +135,40 @@ def authenticate() -> Response | None:
     except SQLAlchemyError:
         db.session.rollback()
         raise
+    # PostgreSQL text cannot hold NUL, and no id, filter or attribute name has one.
+    if "\x00" in request.path or any(
+        "\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)
+    ):
+        raise invalid_value("The URL contains NUL (%00)")
     return None
+
+
+# The token and the SCIM switch in one round trip, built once: every request runs it.
+_CREDENTIALS = select(
+    ScimToken.id,
+    ScimToken.name,
+    ScimToken.expires_at,
+    ScimToken.revoked_at,
+    ScimToken.last_used_at,
+    select(Setting.value)
+    .where(Setting.key == settings.SCIM_ENABLED)
+    .scalar_subquery()
+    .label("scim_enabled"),
+).where(ScimToken.token_hash == bindparam("token_hash"))
+
+
+def _credentials(secret: str) -> tuple[Any, bool]:
+    """Return the token whose secret this is (live or not, or None) and whether SCIM is on.
+
+    The same answers as tokens.find() and settings.scim_enabled(); a request
+    without a known token is refused before the switch matters.
+    """
+    if not secret or len(secret) > 512:
+        return None, False
+    row = db.session.execute(_CREDENTIALS, {"token_hash": tokens.hash_token(secret)}).first()
+    if row is None:
+        return None, False
+    return row, bool(row.scim_enabled)
 
 
 def _count_bad_token() -> None:
@@ -165,7 +202,7 @@ def write_log(response: Response) -> Response:
         log.record(
             db.session,
             method=request.method,
-            path=request.path[:512],
+            path=request.path[:512].replace("\x00", "\ufffd"),
             status=response.status_code,
             duration_ms=round((time.perf_counter() - g.scim_started) * 1000, 2),
             token_name=info.get("token_name"),
@@ -262,18 +299,54 @@ def init_app(app: Flask) -> None:
 def body() -> Any:
     """Return the parsed JSON body.
 
-    :raises ScimError: 400 invalidSyntax when it is missing or not JSON.
+    :raises ScimError: 400 invalidSyntax when it is missing or not JSON,
+        400 invalidValue when a string is one no database can store.
     """
     mimetype = request.mimetype
     if mimetype and mimetype not in ACCEPTED_TYPES:
         raise ScimError(415, f"Send the body as {SCIM_JSON}, not {mimetype}")
     raw = request.get_data(cache=True)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        # A chunked body has no Content-Length: Werkzeug stops reading at the
+        # limit without a word, so what was read may be a truncated prefix.
+        if request.environ["wsgi.input"].read(1):
+            raise RequestEntityTooLarge()
     if not raw:
         raise invalid_syntax("The request has no body")
     try:
-        return json.loads(raw)
+        data = json.loads(raw)
     except (ValueError, RecursionError):
         raise invalid_syntax("The request body is not valid JSON") from None
+    # Only a \u escape or a raw surrogate byte sequence (ED A0-BF) can make them.
+    if b"\\u" in raw or b"\xed" in raw:
+        _check_strings(data)
+    return data
+
+
+def _check_strings(data: Any) -> None:
+    """Refuse NUL and lone surrogates: valid JSON, but no database stores them.
+
+    PostgreSQL text cannot hold NUL; no UTF-8 encodes a lone surrogate
+    ("\\ud800"), so neither SQLite nor PostgreSQL can take one.
+
+    :raises ScimError: 400 invalidValue.
+    """
+    stack = [data]  # no recursion: the nesting is as deep as the client made it
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise invalid_value("A string in the body contains NUL (\\u0000)")
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise invalid_value("A string in the body is not valid Unicode") from None
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def note(**fields: Any) -> None:
@@ -439,10 +512,14 @@ def _refuse_search_get(resource_id: str) -> None:
 # ---------------------------------------------------------------------------
 
 
-def _user_resources(users: list[Any], listing: Listing | None) -> list[dict[str, Any]]:
+def _user_resources(
+    users: list[Any], listing: Listing | None, new: bool = False
+) -> list[dict[str, Any]]:
     root = base_url()
     want_groups = listing.wants("groups") if listing else True
-    memberships = store.groups_of(db.session, [u.id for u in users]) if want_groups else {}
+    # A user created by this request is in no group yet: no query needed.
+    fetch = want_groups and not new
+    memberships = store.groups_of(db.session, [u.id for u in users]) if fetch else {}
     resources = [store.user_to_scim(u, root, memberships.get(u.id)) for u in users]
     if listing is None:
         return resources
@@ -452,7 +529,7 @@ def _user_resources(users: list[Any], listing: Listing | None) -> list[dict[str,
 def _user_response(user: Any, status: int = 200) -> Response:
     params = request.args
     listing = Listing(user_type(), params) if params else None
-    resource = _user_resources([user], listing)[0]
+    resource = _user_resources([user], listing, new=status == 201)[0]
     headers = {"ETag": store.etag(user.version)}
     if status == 201:
         headers["Location"] = f"{base_url()}/Users/{user.id}"
@@ -796,7 +873,7 @@ def _search_params(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise invalid_syntax("A SearchRequest must be a JSON object")
     schemas = data.get("schemas")
-    if schemas is not None and SEARCH_URN not in (schemas or []):
+    if schemas is not None and (not isinstance(schemas, list) or SEARCH_URN not in schemas):
         raise invalid_value(f"A SearchRequest lists {SEARCH_URN} in 'schemas'")
     return {k: v for k, v in data.items() if k != "schemas"}
 

@@ -82,8 +82,9 @@ def check_operations(body: Any) -> list[dict[str, Any]]:
     for operation in operations:
         if not isinstance(operation, dict):
             raise invalid_syntax("Each operation must be a JSON object")
-        if operation.get("op") not in OPS:
-            raise invalid_value(f"Unknown PATCH op {operation.get('op')!r}")
+        op = operation.get("op")
+        if not isinstance(op, str) or op not in OPS:
+            raise invalid_value(f"Unknown PATCH op {op!r}"[:300])
         path = operation.get("path")
         if path is not None and not isinstance(path, str):
             raise invalid_path("'path' must be a string")

@@ -93,16 +93,29 @@ def find_user_by_name(session: Session, user_name: str) -> User | None:
     )
 
 
+def _fits(name: str, value: Any, limit: int = 255) -> Any:
+    """Return value, or refuse it when it is longer than its column.
+
+    The indexed columns are VARCHAR(255) (an email's type, 64): PostgreSQL
+    fails the write on a longer value, SQLite keeps it. Both answer 400.
+
+    :raises ScimError: 400 invalidValue.
+    """
+    if isinstance(value, str) and len(value) > limit:
+        raise invalid_value(f"'{name}' is longer than {limit} characters")
+    return value
+
+
 def _user_columns(data: dict[str, Any]) -> dict[str, Any]:
     name = data.get("name") or {}
     return {
-        "user_name": data["userName"],
-        "user_name_key": data["userName"].lower(),
-        "display_name": data.get("displayName"),
-        "display_name_key": _key(data.get("displayName")),
-        "external_id": data.get("externalId"),
-        "given_name": name.get("givenName"),
-        "family_name": name.get("familyName"),
+        "user_name": _fits("userName", data["userName"]),
+        "user_name_key": _fits("userName", data["userName"].lower()),
+        "display_name": _fits("displayName", data.get("displayName")),
+        "display_name_key": _fits("displayName", _key(data.get("displayName"))),
+        "external_id": _fits("externalId", data.get("externalId")),
+        "given_name": _fits("name.givenName", name.get("givenName")),
+        "family_name": _fits("name.familyName", name.get("familyName")),
         "active": data.get("active", True),
     }
 
@@ -138,7 +151,7 @@ def create_user(session: Session, data: dict[str, Any]) -> User:
     )
     session.add(user)
     session.flush()
-    _write_emails(session, user.id, data)
+    _write_emails(session, user.id, data, fresh=True)
     return user
 
 
@@ -159,14 +172,17 @@ def replace_user(session: Session, user: User, data: dict[str, Any]) -> None:
         _write_emails(session, user.id, data)
 
 
-def _write_emails(session: Session, user_id: str, data: dict[str, Any]) -> None:
-    session.execute(delete(UserEmail).where(UserEmail.user_id == user_id))
+def _write_emails(
+    session: Session, user_id: str, data: dict[str, Any], fresh: bool = False
+) -> None:
+    if not fresh:  # a user just inserted has no emails to replace
+        session.execute(delete(UserEmail).where(UserEmail.user_id == user_id))
     rows = [
         {
             "user_id": user_id,
-            "value": email["value"],
-            "value_key": email["value"].lower(),
-            "type": email.get("type"),
+            "value": _fits("emails.value", email["value"]),
+            "value_key": _fits("emails.value", email["value"].lower()),
+            "type": _fits("emails.type", email.get("type"), 64),
             "primary": bool(email.get("primary", False)),
         }
         for email in data.get("emails") or []
@@ -315,9 +331,9 @@ def _check_display_name(session: Session, display_name: str, own_id: str | None)
 
 def _group_columns(data: dict[str, Any]) -> dict[str, Any]:
     return {
-        "display_name": data["displayName"],
-        "display_name_key": data["displayName"].lower(),
-        "external_id": data.get("externalId"),
+        "display_name": _fits("displayName", data["displayName"]),
+        "display_name_key": _fits("displayName", data["displayName"].lower()),
+        "external_id": _fits("externalId", data.get("externalId")),
     }
 
 
