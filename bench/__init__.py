@@ -1,0 +1,1 @@
+"""The SCIM benchmark: ``python -m bench.run --quick`` (see docs/PERFORMANCE.md)."""
