@@ -315,13 +315,18 @@ def body() -> Any:
     if not raw:
         raise invalid_syntax("The request has no body")
     try:
-        data = json.loads(raw)
+        # NaN and Infinity are Python's extensions, not JSON (RFC 8259 §6).
+        data = json.loads(raw, parse_constant=_not_json)
     except (ValueError, RecursionError):
         raise invalid_syntax("The request body is not valid JSON") from None
     # Only a \u escape or a raw surrogate byte sequence (ED A0-BF) can make them.
     if b"\\u" in raw or b"\xed" in raw:
         _check_strings(data)
     return data
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
 
 
 def _check_strings(data: Any) -> None:
@@ -376,11 +381,11 @@ def _int_param(params: dict[str, Any], name: str, default: int) -> int:
     value = params.get(name)
     if value is None or value == "":
         return default
-    if isinstance(value, bool):
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
         raise invalid_value(f"'{name}' must be an integer")
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # 1e400 parses as infinity
         raise invalid_value(f"'{name}' must be an integer") from None
 
 
