@@ -4,9 +4,12 @@ from json import dumps
 
 from unleash_wizard import create_app
 from unleash_wizard.extensions import db
+from unleash_wizard.store import accounts
 
 PUBLIC_URL = "https://wizard.example.com"
 SCIM_JSON = "application/scim+json"
+# A password the strength check accepts, for the local accounts tests create.
+PASSWORD = "Correct horse battery 9"
 
 
 def make_app(db_url: str, **overrides):
@@ -56,3 +59,19 @@ class ScimClient:
 
     def delete(self, path, **kwargs):
         return self.open("DELETE", path, **kwargs)
+
+
+def add_local(app, user_name: str, role: str = "admin", password: str = PASSWORD) -> str:
+    """Create a local account and return its id."""
+    with app.app_context():
+        user = accounts.create_local_user(db.session, user_name, password, role)
+        db.session.commit()
+        return user.id
+
+
+def sign_in(client, user_name: str, password: str = PASSWORD, remember: bool = False, **kwargs):
+    """Post the sign-in form and return the response."""
+    data = {"username": user_name, "password": password}
+    if remember:
+        data["remember"] = "y"
+    return client.post("/login", data=data, **kwargs)

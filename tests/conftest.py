@@ -17,7 +17,9 @@ import pytest
 from apps import PUBLIC_URL  # noqa: F401
 from apps import SCIM_JSON  # noqa: F401
 from apps import ScimClient
+from apps import add_local
 from apps import make_app
+from apps import sign_in
 from flask import Flask
 from playwright.sync_api import Browser
 from playwright.sync_api import sync_playwright
@@ -127,6 +129,26 @@ def app_with(db_url) -> Iterator[Callable[..., Flask]]:
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def admin(app) -> str:
+    """Return the id of a local admin called 'admin' with PASSWORD."""
+    return add_local(app, "admin")
+
+
+@pytest.fixture
+def viewer(app, admin) -> str:
+    """Return the id of a local viewer called 'viewer' with PASSWORD (an admin exists too)."""
+    return add_local(app, "viewer", role="viewer")
+
+
+@pytest.fixture
+def signed_in(client, admin):
+    """Return a client signed in as the local admin."""
+    response = sign_in(client, "admin")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client
 
 
 @pytest.fixture

@@ -1,8 +1,6 @@
 """Fixtures for sign-in tests: local accounts, a signed-in client, apps with overrides."""
 
 import pytest
-from auth_helpers import add_local
-from auth_helpers import sign_in
 from oidc_provider import REDIRECT_URI
 from oidc_provider import register_client
 
@@ -14,26 +12,6 @@ from unleash_wizard.wizard import views as wizard_views
 def setup_finished(monkeypatch):
     """Let / show the overview: these tests sign in; tests/wizard covers / leading to setup."""
     monkeypatch.setattr(wizard_views, "setup_pending", lambda: False)
-
-
-@pytest.fixture
-def admin(app) -> str:
-    """Return the id of a local admin called 'admin' with PASSWORD."""
-    return add_local(app, "admin")
-
-
-@pytest.fixture
-def viewer(app, admin) -> str:
-    """Return the id of a local viewer called 'viewer' with PASSWORD (an admin exists too)."""
-    return add_local(app, "viewer", role="viewer")
-
-
-@pytest.fixture
-def signed_in(client, admin):
-    """Return a client signed in as the local admin."""
-    response = sign_in(client, "admin")
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return client
 
 
 @pytest.fixture

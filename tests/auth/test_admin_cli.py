@@ -1,12 +1,12 @@
 """flask admin create|reset-password: recovery when locked out."""
 
 import pytest
+from apps import PASSWORD
+from apps import add_local
+from apps import sign_in
 from auth_helpers import OTHER_PASSWORD
-from auth_helpers import PASSWORD
-from auth_helpers import add_local
 from auth_helpers import add_scim_user
 from auth_helpers import local_users
-from auth_helpers import sign_in
 from auth_helpers import update_user
 from sqlalchemy import select
 

@@ -3,8 +3,8 @@
 import re
 
 import pytest
-from auth_helpers import PASSWORD
-from auth_helpers import add_local
+from apps import PASSWORD
+from apps import add_local
 from auth_helpers import local_users
 
 

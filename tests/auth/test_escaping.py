@@ -1,7 +1,7 @@
 """Names are data: markup in a username or display name is shown as text."""
 
-from auth_helpers import add_local
-from auth_helpers import sign_in
+from apps import add_local
+from apps import sign_in
 from auth_helpers import update_user
 
 MARKUP = '<script>alert("x")</script>'

@@ -1,11 +1,11 @@
 """The first-run gate and page: until a local admin exists, it is the only page."""
 
 import pytest
-from auth_helpers import PASSWORD
-from auth_helpers import add_local
+from apps import PASSWORD
+from apps import add_local
+from apps import sign_in
 from auth_helpers import add_scim_user
 from auth_helpers import local_users
-from auth_helpers import sign_in
 from auth_helpers import update_user
 from sqlalchemy import select
 

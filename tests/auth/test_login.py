@@ -1,11 +1,11 @@
 """Sign-in, remember me, sign-out, sessions that end, and the failed sign-in limit."""
 
 import pytest
+from apps import PASSWORD
+from apps import add_local
+from apps import sign_in
 from auth_helpers import OTHER_PASSWORD
-from auth_helpers import PASSWORD
-from auth_helpers import add_local
 from auth_helpers import add_scim_user
-from auth_helpers import sign_in
 from auth_helpers import update_user
 
 from unleash_wizard.extensions import db

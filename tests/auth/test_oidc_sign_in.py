@@ -6,8 +6,8 @@ the provider over HTTP and the ID token's validation against its JWKS.
 """
 
 import pytest
-from auth_helpers import add_local
-from auth_helpers import sign_in
+from apps import add_local
+from apps import sign_in
 from flask_login import current_user
 from oidc_provider import REDIRECT_URI
 from oidc_provider import authorize

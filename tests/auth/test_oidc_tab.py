@@ -3,8 +3,8 @@
 import json
 
 import pytest
-from auth_helpers import add_local
-from auth_helpers import sign_in
+from apps import add_local
+from apps import sign_in
 from oidc_provider import authorize
 from oidc_provider import callback_path
 from oidc_provider import configure

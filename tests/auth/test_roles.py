@@ -1,8 +1,8 @@
 """Admin and Viewer: admin_required lets Admins in, shows Viewers a 403 page, signs in others."""
 
 import pytest
-from auth_helpers import PASSWORD
-from auth_helpers import sign_in
+from apps import PASSWORD
+from apps import sign_in
 
 from unleash_wizard.auth import admin_required
 

@@ -1,8 +1,8 @@
 """Sessions end when the account stops being allowed in: a new password, disabling, deletion."""
 
+from apps import PASSWORD
+from apps import sign_in
 from auth_helpers import OTHER_PASSWORD
-from auth_helpers import PASSWORD
-from auth_helpers import sign_in
 from auth_helpers import update_user
 
 from unleash_wizard.extensions import db

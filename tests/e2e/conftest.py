@@ -26,4 +26,3 @@ def page(browser) -> Iterator[Page]:
     page = context.new_page()
     yield page
     context.close()
-

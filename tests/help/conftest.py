@@ -1,21 +1,10 @@
-"""Fixtures for the help pictures: a signed-in admin, apps with another PUBLIC_URL."""
+"""Fixtures for the help pictures: clients signed in on apps with another PUBLIC_URL."""
 
 from collections.abc import Callable
 
 import pytest
-from help_helpers import add_local
-from help_helpers import sign_in
-
-
-@pytest.fixture
-def admin(app) -> str:
-    return add_local(app, "admin")
-
-
-@pytest.fixture
-def signed_in(client, admin):
-    """Return a client signed in as a local admin."""
-    return sign_in(client, "admin")
+from apps import add_local
+from apps import sign_in
 
 
 @pytest.fixture
@@ -25,6 +14,9 @@ def signed_in_with(app_with) -> Callable:
     def factory(**overrides):
         app = app_with(**overrides)
         add_local(app, "admin")
-        return sign_in(app.test_client(), "admin")
+        client = app.test_client()
+        response = sign_in(client, "admin")
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return client
 
     return factory

@@ -7,9 +7,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from apps import add_local
+from apps import sign_in
 from flask import render_template_string
-from help_helpers import add_local
-from help_helpers import sign_in
 
 from unleash_wizard.extensions import db
 from unleash_wizard.help.illustrations import ENTRA_FLAG

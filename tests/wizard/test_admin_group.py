@@ -1,7 +1,7 @@
 """The admin group: SCIM users are Viewers, members of the named group are Admins."""
 
 import pytest
-from wizard_helpers import add_local
+from apps import add_local
 from wizard_helpers import create_group
 from wizard_helpers import create_user
 from wizard_helpers import patch

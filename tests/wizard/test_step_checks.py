@@ -4,9 +4,9 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from apps import add_local
 from wizard_helpers import ENTERPRISE
 from wizard_helpers import USER
-from wizard_helpers import add_local
 from wizard_helpers import create_group
 from wizard_helpers import create_user
 from wizard_helpers import entra_user

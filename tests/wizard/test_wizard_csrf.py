@@ -3,8 +3,8 @@
 import re
 
 import pytest
-from wizard_helpers import PASSWORD
-from wizard_helpers import add_local
+from apps import PASSWORD
+from apps import add_local
 from wizard_helpers import get_setting
 from wizard_helpers import put_setting
 from wizard_helpers import text

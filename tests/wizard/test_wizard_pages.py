@@ -3,10 +3,11 @@
 import re
 
 import pytest
+from apps import add_local
+from apps import sign_in
 from sqlalchemy import select
 from wizard_helpers import ENTERPRISE
 from wizard_helpers import USER
-from wizard_helpers import add_local
 from wizard_helpers import create_group
 from wizard_helpers import create_user
 from wizard_helpers import get_setting
@@ -14,7 +15,6 @@ from wizard_helpers import lookup
 from wizard_helpers import patch
 from wizard_helpers import put_setting
 from wizard_helpers import send_test_connection
-from wizard_helpers import sign_in
 from wizard_helpers import status
 from wizard_helpers import text
 

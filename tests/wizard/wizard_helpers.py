@@ -1,31 +1,17 @@
-"""Helpers for wizard tests: accounts, Entra's requests, and reading a step's status."""
+"""Helpers for wizard tests: Entra's requests, settings, and reading a step's status."""
 
 import uuid
 from urllib.parse import quote
 
 from unleash_wizard.extensions import db
-from unleash_wizard.store import accounts
 from unleash_wizard.store import settings
 from unleash_wizard.wizard import steps
 
-PASSWORD = "Correct horse battery 9"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 FLAG = "?aadOptscim062020"
-
-
-def add_local(app, user_name: str, role: str = "admin") -> str:
-    """Create a local account with PASSWORD and return its id."""
-    with app.app_context():
-        user = accounts.create_local_user(db.session, user_name, PASSWORD, role)
-        db.session.commit()
-        return user.id
-
-
-def sign_in(client, user_name: str):
-    return client.post("/login", data={"username": user_name, "password": PASSWORD})
 
 
 def put_setting(app, key: str, value) -> None:
