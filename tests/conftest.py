@@ -28,19 +28,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from unleash_wizard.extensions import db
+from unleash_wizard.help.screenshots import CHROMIUM
+from unleash_wizard.help.screenshots import CHROMIUM_ARGS
 from unleash_wizard.store import settings
 from unleash_wizard.store import tokens
-
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="session")

@@ -15,25 +15,13 @@ from e2e_helpers import shoot
 from playwright.sync_api import Page
 from playwright.sync_api import expect
 
+from unleash_wizard.help.screenshots import entra_client
+
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 # live.js polls every 5 s; leave room for two rounds on a busy machine.
 LIVE = 15_000
-
-
-def entra(url: str, token: str) -> httpx.Client:
-    """Return a client that talks to /scim/v2 as Entra's provisioning service does."""
-    return httpx.Client(
-        base_url=url + "/scim/v2",
-        headers={
-            "Authorization": f"Bearer {token}",
-            "Content-Type": "application/scim+json",
-            "Accept": "application/scim+json",
-        },
-        params={"aadOptscim062020": ""},
-        timeout=30,
-    )
 
 
 def provision_user(client: httpx.Client, user_name: str, **extra) -> str:
@@ -93,9 +81,9 @@ def test_first_time_admin_sets_up_entra_provisioning(page: Page, blank_server):
     status = page.locator(".wizard-status")
     expect(status).to_contain_text("Waiting for Entra's test connection")
 
-    with entra(url, token) as client:
+    with entra_client(url, token) as client:
         # A wrong token first: the page says so without showing any token.
-        wrong = entra(url, "uwz_not-the-right-one")
+        wrong = entra_client(url, "uwz_not-the-right-one")
         assert wrong.get("/Users", params={"filter": 'userName eq "x"'}).status_code == 401
         wrong.close()
         expect(status).to_contain_text("token", timeout=LIVE)

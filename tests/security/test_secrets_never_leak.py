@@ -34,6 +34,7 @@ from sqlalchemy.engine import make_url
 
 from unleash_wizard import create_app
 from unleash_wizard.extensions import db
+from unleash_wizard.help.screenshots import entra_client
 
 ADMIN_PASSWORD = "Break glass in case 42"
 VIEWER_PASSWORD = "Viewer reads only 77"
@@ -78,19 +79,6 @@ class Admin:
         assert found, "the new token is shown once"
         self.seen.pop(-2)  # this page may hold its own token; its headers are still searched
         return found.group(1)
-
-
-def entra(url: str, token: str) -> httpx.Client:
-    return httpx.Client(
-        base_url=url + "/scim/v2",
-        headers={
-            "Authorization": f"Bearer {token}",
-            "Content-Type": "application/scim+json",
-            "Accept": "application/scim+json",
-        },
-        params={"aadOptscim062020": ""},
-        timeout=30,
-    )
 
 
 def provision(client: httpx.Client, user_name: str, **extra) -> str:
@@ -170,9 +158,9 @@ def run_the_whole_setup(url: str, db_url: str) -> tuple[Admin, dict[str, str], l
     secrets["the first SCIM token"] = token
     admin.post("/setup/entra-app/confirm", {}, page="/setup/entra-app")
 
-    with entra(url, token) as client:
+    with entra_client(url, token) as client:
         # Step 4, with a wrong token first and a token sent under the wrong scheme.
-        with entra(url, token + "x") as wrong:
+        with entra_client(url, token + "x") as wrong:
             assert wrong.get("/Users").status_code == 401
         basic = httpx.get(url + "/scim/v2/Users", headers={"Authorization": f"Basic {token}"})
         assert basic.status_code == 401
@@ -223,14 +211,14 @@ def run_the_whole_setup(url: str, db_url: str) -> tuple[Admin, dict[str, str], l
         admin.post("/sso/scim/tokens/1/replace", {"name": "entra rotated", "expires_days": ""})
     )
     secrets["the rotated SCIM token"] = rotated
-    with entra(url, token) as old, entra(url, rotated) as new:
+    with entra_client(url, token) as old, entra_client(url, rotated) as new:
         revoked = old.get("/Users")
         assert revoked.status_code == 401 and "revoked" in revoked.text
         extra.append(revoked.text)
         assert new.get("/Users").status_code == 200
     # Pause and resume: a 403 with a live token.
     admin.post("/sso/scim/toggle", {"state": "off"}, page="/sso/scim")
-    with entra(url, second) as paused:
+    with entra_client(url, second) as paused:
         assert paused.get("/Users").status_code == 403
     admin.post("/sso/scim/toggle", {"state": "on"}, page="/sso/scim")
 
@@ -285,7 +273,7 @@ def walk_every_page(admin: Admin, url: str, db_url: str, scim_token: str) -> int
         response = admin.get(path)
         assert response.status_code < 500, (path, response.status_code)
         visited += 1
-    with entra(url, scim_token) as client:
+    with entra_client(url, scim_token) as client:
         for _endpoint, path in get_urls(app, known, scim=True):
             response = client.get(path.removeprefix("/scim/v2"))
             admin.keep(f"SCIM GET {path}", response)

@@ -515,22 +515,27 @@ GROUPS = {
 }
 
 
+def entra_client(url: str, token: str):
+    """Return an httpx client on url's /scim/v2 with Entra's headers and compliance flag."""
+    import httpx
+
+    return httpx.Client(
+        base_url=url + "/scim/v2",
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/scim+json",
+            "Accept": "application/scim+json",
+        },
+        params={"aadOptscim062020": ""},
+        timeout=30,
+    )
+
+
 class Entra:
     """Sends what Entra's provisioning service sends, with the compliance flag on."""
 
     def __init__(self, url: str, token: str):
-        import httpx
-
-        self.client = httpx.Client(
-            base_url=url + "/scim/v2",
-            headers={
-                "Authorization": f"Bearer {token}",
-                "Content-Type": "application/scim+json",
-                "Accept": "application/scim+json",
-            },
-            params={"aadOptscim062020": ""},
-            timeout=30,
-        )
+        self.client = entra_client(url, token)
         self.ids: dict[str, str] = {}
 
     def close(self) -> None:
