@@ -136,6 +136,43 @@ def _wait_until_healthy(url: str, process: subprocess.Popen, deadline: float) ->
     raise RuntimeError(f"gunicorn did not become healthy in {STARTUP_SECONDS:.0f}s: {last_error}")
 
 
+def server_env(db_url: str, url: str) -> dict[str, str]:
+    """Return the environment a test gunicorn runs with: this database, this address."""
+    return {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "SECRET_KEY": "live-server-secret-key",
+        "PUBLIC_URL": url,
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def gunicorn_command(
+    port: int, workers: int, threads: int, preload: bool = True, timeout: int = 60
+) -> list[str]:
+    """Return the command that serves app:app on 127.0.0.1:port under gunicorn."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-w",
+        str(workers),
+        "--threads",
+        str(threads),
+        "-b",
+        f"127.0.0.1:{port}",
+        "--graceful-timeout",
+        "2",
+        "--timeout",
+        str(timeout),
+        # Newer gunicorns open ~/.gunicorn/gunicorn.ctl; test servers side by side
+        # would fight over that one path.
+        *(["--no-control-socket"] if _has_control_socket() else []),
+        *(["--preload"] if preload else []),
+        "app:app",
+    ]
+
+
 @contextmanager
 def run_live_server(
     db_url: str,
@@ -164,33 +201,8 @@ def run_live_server(
     secret = prepare_database(db_url, blank=blank) if owner else token
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": db_url,
-        "SECRET_KEY": "live-server-secret-key",
-        "PUBLIC_URL": url,
-        "PYTHONUNBUFFERED": "1",
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "-w",
-        str(workers),
-        "--threads",
-        str(threads),
-        "-b",
-        f"127.0.0.1:{port}",
-        "--graceful-timeout",
-        "2",
-        "--timeout",
-        "60",
-        # Newer gunicorns open ~/.gunicorn/gunicorn.ctl; test servers side by side
-        # would fight over that one path.
-        *(["--no-control-socket"] if _has_control_socket() else []),
-        *(["--preload"] if preload else []),
-        "app:app",
-    ]
+    env = server_env(db_url, url)
+    command = gunicorn_command(port, workers, threads, preload=preload)
     # Append mode: gunicorn writes at the end while log() seeks to read.
     with tempfile.TemporaryFile(mode="a+", prefix="gunicorn-") as output:
         process = subprocess.Popen(

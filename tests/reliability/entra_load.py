@@ -31,10 +31,11 @@ import httpx
 from live import ROOT
 from live import STARTUP_SECONDS
 from live import LiveServer
-from live import _has_control_socket
 from live import _wait_until_healthy
 from live import drop_database
+from live import gunicorn_command
 from live import prepare_database
+from live import server_env
 from sqlalchemy import create_engine
 from sqlalchemy import inspect
 from sqlalchemy import select
@@ -441,31 +442,8 @@ class KillableServer:
     def __enter__(self) -> "KillableServer":
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        env = {
-            **os.environ,
-            "DATABASE_URL": self.db_url,
-            "SECRET_KEY": "live-server-secret-key",
-            "PUBLIC_URL": url,
-            "PYTHONUNBUFFERED": "1",
-        }
-        command = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-w",
-            str(self.workers),
-            "--threads",
-            str(self.threads),
-            "-b",
-            f"127.0.0.1:{port}",
-            "--graceful-timeout",
-            "2",
-            "--timeout",
-            "120",
-            *(["--no-control-socket"] if _has_control_socket() else []),
-            "--preload",
-            "app:app",
-        ]
+        env = server_env(self.db_url, url)
+        command = gunicorn_command(port, self.workers, self.threads, timeout=120)
         self.output = tempfile.TemporaryFile(mode="a+", prefix="gunicorn-")
         self.process = subprocess.Popen(
             command,
