@@ -1,6 +1,14 @@
 """The app the tests run and a SCIM client for it, shared by fixtures and helpers."""
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from json import dumps
+from pathlib import Path
+
+from sqlalchemy import create_engine
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from unleash_wizard import create_app
 from unleash_wizard.extensions import db
@@ -10,6 +18,27 @@ PUBLIC_URL = "https://wizard.example.com"
 SCIM_JSON = "application/scim+json"
 # A password the strength check accepts, for the local accounts tests create.
 PASSWORD = "Correct horse battery 9"
+
+
+@contextmanager
+def throwaway_database(server: str | None, folder: Path) -> Iterator[str]:
+    """Yield the URL of a new empty database, dropped afterwards.
+
+    server is a PostgreSQL URL to create it on; None means a SQLite file in folder.
+    """
+    if server is None:
+        yield f"sqlite:///{folder / 'session.db'}"
+        return
+    name = f"uwz_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def make_app(db_url: str, **overrides):

@@ -8,7 +8,6 @@ drops it at the end.
 
 import os
 import shutil
-import uuid
 from collections.abc import Callable
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,12 +19,10 @@ from apps import ScimClient
 from apps import add_local
 from apps import make_app
 from apps import sign_in
+from apps import throwaway_database
 from flask import Flask
 from playwright.sync_api import Browser
 from playwright.sync_api import sync_playwright
-from sqlalchemy import create_engine
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from unleash_wizard.extensions import db
 from unleash_wizard.help.screenshots import CHROMIUM
@@ -65,20 +62,8 @@ def _server_url() -> str | None:
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory) -> Iterator[str]:
     """Return the URL of an empty database for this test session."""
-    server = _server_url()
-    if server is None:
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'session.db'}"
-        return
-    name = f"uwz_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with throwaway_database(_server_url(), tmp_path_factory.mktemp("db")) as url:
+        yield url
 
 
 @pytest.fixture

@@ -14,23 +14,20 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from urllib.parse import quote
 
 import httpx
 import pytest
+from apps import make_app
+from apps import throwaway_database
 from entra_load import serve
 from hypothesis import HealthCheck
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine
 from sqlalchemy import delete
 from sqlalchemy import select
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
-from unleash_wizard import create_app
 from unleash_wizard.extensions import db
 from unleash_wizard.store import settings as app_settings
 from unleash_wizard.store import tokens
@@ -166,44 +163,15 @@ def assert_clean(response) -> None:
         assert SCIM_TYPES.get(body["scimType"]) == status, body
 
 
-@contextmanager
-def own_database(tmp_path_factory, database_url) -> Iterator[str]:
-    """Yield the URL of a database of this module's own, dropped afterwards.
-
-    The module's app lives across its tests; the live-server tests here set up
-    and drop the run's database, so the app cannot share it.
-    """
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path_factory.mktemp('hostile') / 'hostile.db'}"
-        return
-    name = f"uwz_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 @pytest.fixture(scope="module")
 def target(tmp_path_factory, database_url) -> Iterator[Target]:
     """Return an app on a database of this module's own, with SCIM on."""
-    with own_database(tmp_path_factory, database_url) as url:
-        app = create_app(
-            {
-                "TESTING": True,
-                "SECRET_KEY": "test-secret-key",
-                "SQLALCHEMY_DATABASE_URI": url,
-                "WTF_CSRF_ENABLED": False,
-                "PUBLIC_URL": "https://wizard.example.com",
-                "RATELIMIT_ENABLED": False,
-            }
-        )
+    # The module's app lives across its tests; the live-server tests here set up
+    # and drop the run's database, so the app has a database of its own.
+    server = None if database_url.startswith("sqlite") else database_url
+    with throwaway_database(server, tmp_path_factory.mktemp("hostile")) as url:
+        app = make_app(url)
         with app.app_context():
-            db.create_all()
             app_settings.put(db.session, app_settings.SCIM_ENABLED, True)
             secret = tokens.issue(db.session, "entra").secret
             db.session.commit()

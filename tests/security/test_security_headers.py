@@ -11,7 +11,6 @@ import uuid
 
 import pytest
 from apps import ScimClient
-from apps import make_app
 from security_helpers import PASSWORD
 from security_helpers import get_urls
 from security_helpers import inline_code
@@ -205,24 +204,6 @@ def sign_in_remembered(app):
     )
 
 
-@pytest.fixture
-def own_app(db_url):
-    """Return a factory of apps on db_url with extra settings, disposed of at the end."""
-    made = []
-
-    def build(**overrides):
-        app = make_app(db_url, **overrides)
-        made.append(app)
-        return app
-
-    yield build
-    for app in made:
-        with app.app_context():
-            db.session.remove()
-            db.drop_all()
-            db.engine.dispose()
-
-
 @pytest.mark.parametrize(
     ("overrides", "secure"),
     [
@@ -234,9 +215,9 @@ def own_app(db_url):
     ],
 )
 def test_session_and_remember_cookies_are_httponly_samesite_and_secure_on_https(
-    own_app, overrides, secure
+    app_with, overrides, secure
 ):
-    response = sign_in_remembered(own_app(**overrides))
+    response = sign_in_remembered(app_with(**overrides))
 
     assert response.status_code == 302
     for name in ("session", "remember_token"):
@@ -246,8 +227,8 @@ def test_session_and_remember_cookies_are_httponly_samesite_and_secure_on_https(
         assert ("secure" in flags) is secure, (name, overrides)
 
 
-def test_a_request_over_https_gets_secure_cookies_and_hsts(own_app):
-    app = own_app(PUBLIC_URL="http://127.0.0.1:5000")
+def test_a_request_over_https_gets_secure_cookies_and_hsts(app_with):
+    app = app_with(PUBLIC_URL="http://127.0.0.1:5000")
     with app.app_context():
         accounts.create_local_user(db.session, "admin", PASSWORD)
         db.session.commit()
@@ -324,8 +305,8 @@ def sign_in_through(app, headers: dict):
     )
 
 
-def test_trusted_proxy_headers_make_the_request_https(own_app):
-    app = own_app(PUBLIC_URL=None, TRUSTED_PROXIES=1)
+def test_trusted_proxy_headers_make_the_request_https(app_with):
+    app = app_with(PUBLIC_URL=None, TRUSTED_PROXIES=1)
     forwarded = {
         "X-Forwarded-For": "198.51.100.20",
         "X-Forwarded-Proto": "https",
@@ -340,8 +321,8 @@ def test_trusted_proxy_headers_make_the_request_https(own_app):
     assert isinstance(app.wsgi_app, ProxyFix)
 
 
-def test_untrusted_forwarded_headers_are_ignored(own_app):
-    app = own_app(PUBLIC_URL=None)
+def test_untrusted_forwarded_headers_are_ignored(app_with):
+    app = app_with(PUBLIC_URL=None)
     forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"}
 
     response = sign_in_through(app, forwarded)
@@ -351,9 +332,9 @@ def test_untrusted_forwarded_headers_are_ignored(own_app):
     assert not isinstance(app.wsgi_app, ProxyFix)
 
 
-def test_behind_an_https_proxy_forms_work_with_the_same_origin_referrer(own_app):
+def test_behind_an_https_proxy_forms_work_with_the_same_origin_referrer(app_with):
     # Flask-WTF checks the Referer of HTTPS posts; Referrer-Policy keeps it same-origin.
-    app = own_app(PUBLIC_URL=None, TRUSTED_PROXIES=1, WTF_CSRF_ENABLED=True)
+    app = app_with(PUBLIC_URL=None, TRUSTED_PROXIES=1, WTF_CSRF_ENABLED=True)
     with app.app_context():
         accounts.create_local_user(db.session, "admin", PASSWORD)
         db.session.commit()
@@ -393,8 +374,8 @@ def bad_token_statuses(client, addresses: list[str], forwarded_for: list[str] | 
 LIMITS = {"RATELIMIT_ENABLED": True, "SCIM_BAD_TOKEN_LIMIT": "2 per minute"}
 
 
-def test_behind_a_trusted_proxy_bad_tokens_are_limited_per_real_client(own_app):
-    client = own_app(TRUSTED_PROXIES=1, **LIMITS).test_client()
+def test_behind_a_trusted_proxy_bad_tokens_are_limited_per_real_client(app_with):
+    client = app_with(TRUSTED_PROXIES=1, **LIMITS).test_client()
     proxy = client_address()
     first, second = client_address(), client_address()
     while second == first:
@@ -407,8 +388,8 @@ def test_behind_a_trusted_proxy_bad_tokens_are_limited_per_real_client(own_app):
     assert statuses == [401, 401, 429, 401]
 
 
-def test_without_trust_a_forged_forwarded_for_does_not_escape_the_limit(own_app):
-    client = own_app(**LIMITS).test_client()
+def test_without_trust_a_forged_forwarded_for_does_not_escape_the_limit(app_with):
+    client = app_with(**LIMITS).test_client()
     attacker = client_address()
     forged = [client_address() for _ in range(3)]
 
