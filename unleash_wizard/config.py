@@ -39,6 +39,10 @@ class Defaults:
     HSTS_SECONDS = 365 * 24 * 3600
 
 
+# How an environment variable spells a boolean setting.
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
+
 ENVIRONMENT_KEYS = (
     "SECRET_KEY",
     "PUBLIC_URL",

@@ -25,6 +25,9 @@ from flask import current_app
 from flask import request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from .config import FALSE_WORDS
+from .config import TRUE_WORDS
+
 # No inline script or style anywhere: templates load /static/js and /static/css.
 # form-action is left out on purpose: an OIDC sign-in may post to or redirect
 # through the identity provider, which Chromium would check against it.
@@ -48,8 +51,6 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
-TRUE_WORDS = {"1", "true", "yes", "on"}
-FALSE_WORDS = {"0", "false", "no", "off", ""}
 
 
 def as_bool(value: Any) -> bool:

@@ -36,6 +36,7 @@ from joserfc.errors import ExpiredTokenError
 from joserfc.errors import JoseError
 from sqlalchemy.orm import Session
 
+from ..config import TRUE_WORDS
 from ..store import settings
 
 SETTING = "oidc"
@@ -87,9 +88,6 @@ class OidcSettings:
     @property
     def metadata_url(self) -> str:
         return self.issuer.rstrip("/") + "/.well-known/openid-configuration"
-
-
-TRUE_WORDS = ("1", "true", "yes", "on")
 
 
 def _flag(value: Any) -> bool:
@@ -510,4 +508,3 @@ def finish(config: OidcSettings) -> dict[str, Any]:
             status=502,
         )
     return dict(claims)
-
