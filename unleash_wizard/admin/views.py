@@ -4,11 +4,11 @@ from flask import Blueprint
 from flask import current_app
 from flask import redirect
 from flask import render_template
-from flask import request
 from flask import url_for
 from flask_login import current_user
 from flask_login import login_required
 
+from ..auth.views import public_url
 from ..extensions import db
 from ..store import accounts
 from ..store import resources
@@ -48,8 +48,7 @@ SCIM_PATH = "/scim/v2"
 
 def scim_url() -> str:
     """Return the SCIM API URL to give Entra: PUBLIC_URL, else this request's host."""
-    root = current_app.config.get("PUBLIC_URL") or request.url_root
-    return root.rstrip("/") + SCIM_PATH
+    return public_url(SCIM_PATH)
 
 
 @bp.get("/")

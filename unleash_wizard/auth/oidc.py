@@ -160,13 +160,6 @@ def save(session: Session, new: OidcSettings, new_secret: str | None) -> None:
     )
 
 
-def set_enabled(session: Session, enabled: bool) -> None:
-    """Switch SSO sign-in on or off, keeping the rest (the caller commits)."""
-    stored = dict(settings.get(session, SETTING) or {})
-    stored["enabled"] = enabled
-    settings.put(session, SETTING, stored)
-
-
 def describe(session: Session, config: Mapping[str, Any]) -> dict[str, Any]:
     """Return the settings and the last outcomes for the support view, without the secret."""
     current = load(session, config)

@@ -179,10 +179,15 @@ SIGN_IN = "sign-in"
 TEST = "test"
 
 
-def callback_url() -> str:
-    """Return the redirect URI to register at the provider: PUBLIC_URL, else this host."""
+def public_url(path: str) -> str:
+    """Return path as users and Entra reach it: under PUBLIC_URL, else this request's host."""
     root = current_app.config.get("PUBLIC_URL") or request.url_root
-    return root.rstrip("/") + url_for("auth.sso_callback")
+    return root.rstrip("/") + path
+
+
+def callback_url() -> str:
+    """Return the redirect URI to register at the provider."""
+    return public_url(url_for("auth.sso_callback"))
 
 
 def start_sso(config: oidc.OidcSettings, purpose: str, next_url: str | None = None):
