@@ -7,6 +7,7 @@ look at every page the tests visit.
 from collections.abc import Iterator
 
 import pytest
+from e2e_helpers import add_breakglass
 from live import LiveServer
 from live import run_live_server
 from playwright.sync_api import Page
@@ -16,6 +17,14 @@ from playwright.sync_api import Page
 def blank_server(db_url) -> Iterator[LiveServer]:
     """Serve a first-start instance: empty database, SCIM off, no token, no admin."""
     with run_live_server(db_url, workers=2, blank=True) as server:
+        yield server
+
+
+@pytest.fixture
+def admin_server(db_url) -> Iterator[LiveServer]:
+    """Serve an instance with SCIM on, a token for Entra and the local admin "breakglass"."""
+    with run_live_server(db_url, workers=2) as server:
+        add_breakglass(db_url)
         yield server
 
 

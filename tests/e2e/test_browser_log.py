@@ -1,50 +1,19 @@
 """The provisioning log in a real browser, after real SCIM traffic through gunicorn."""
 
 import uuid
-from collections.abc import Iterator
 
 import httpx
-import pytest
+from e2e_helpers import ADMIN_PASSWORD
+from e2e_helpers import entra_user
 from e2e_helpers import shoot
 from live import LiveServer
-from live import run_live_server
 from playwright.sync_api import Page
 from playwright.sync_api import expect
 
-from unleash_wizard import create_app
-from unleash_wizard.extensions import db
-from unleash_wizard.store import accounts
-
-PASSWORD = "Break glass in case 42"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-
-
-@pytest.fixture
-def log_server(db_url) -> Iterator[LiveServer]:
-    """Serve an instance with SCIM on, a token for Entra and a local admin."""
-    with run_live_server(db_url, workers=2) as server:
-        app = create_app({"TESTING": True, "SECRET_KEY": "e2e", "SQLALCHEMY_DATABASE_URI": db_url})
-        with app.app_context():
-            accounts.create_local_user(db.session, "breakglass", PASSWORD)
-            db.session.commit()
-            db.session.remove()
-            db.engine.dispose()
-        yield server
-
-
-def entra_user(user_name: str, **extra) -> dict:
-    return {
-        "schemas": [USER],
-        "userName": user_name,
-        "active": True,
-        "displayName": user_name.split("@")[0].title(),
-        "emails": [{"primary": True, "type": "work", "value": user_name}],
-        "externalId": user_name.split("@")[0],
-        **extra,
-    }
 
 
 def send_traffic(server: LiveServer) -> None:
@@ -78,17 +47,17 @@ def send_traffic(server: LiveServer) -> None:
 def sign_in(page: Page, url: str) -> None:
     page.goto(url + "/login")
     page.get_by_label("Username").fill("breakglass")
-    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_text("Signed in as")).to_be_visible()
 
 
-def test_the_log_shows_entras_requests_with_hints(page: Page, log_server: LiveServer):
-    send_traffic(log_server)
-    sign_in(page, log_server.url)
+def test_the_log_shows_entras_requests_with_hints(page: Page, admin_server: LiveServer):
+    send_traffic(admin_server)
+    sign_in(page, admin_server.url)
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Provisioning log").click()
-    expect(page).to_have_url(log_server.url + "/log/")
+    expect(page).to_have_url(admin_server.url + "/log/")
     table = page.locator(".log-table")
     expect(table.locator("tbody.log-entry")).to_have_count(8)
     expect(table.locator("tbody.log-entry").first).to_contain_text("PATCH")
@@ -100,30 +69,30 @@ def test_the_log_shows_entras_requests_with_hints(page: Page, log_server: LiveSe
     expect(conflict.get_by_role("link", name="Step 5: Keep only four mappings")).to_be_visible()
     refused = table.locator("tbody.log-entry-error", has_text="401")
     expect(refused.get_by_role("link", name="Step 4: Connect Entra")).to_be_visible()
-    assert log_server.token not in page.content()
+    assert admin_server.token not in page.content()
     shoot(page, "log-01-requests")
 
     page.get_by_label("Status").select_option("errors")
     page.get_by_role("button", name="Filter").click()
     expect(page).to_have_url(
-        f"{log_server.url}/log/?status=errors&method=&resource=&time=&from=&to="
+        f"{admin_server.url}/log/?status=errors&method=&resource=&time=&from=&to="
     )
     expect(table.locator("tbody.log-entry")).to_have_count(3)
     expect(page.get_by_text("Showing: Errors (400 and up)")).to_be_visible()
     shoot(page, "log-02-errors")
 
     refused.get_by_role("link", name="Step 4: Connect Entra").click()
-    expect(page).to_have_url(log_server.url + "/setup/connect")
+    expect(page).to_have_url(admin_server.url + "/setup/connect")
 
     # A token rotation on the SCIM tab shows among the admin actions, its secret nowhere.
-    page.goto(log_server.url + "/sso/scim/tokens/new")
+    page.goto(admin_server.url + "/sso/scim/tokens/new")
     page.get_by_label("Name").fill("entra-2025")
     page.get_by_role("button", name="Create token").click()
     secret = page.locator(".copyable.secret").inner_text().strip()
     assert secret.startswith("uwz_")
-    page.goto(log_server.url + "/log/")
+    page.goto(admin_server.url + "/log/")
     page.get_by_role("link", name="Admin actions").click()
-    expect(page).to_have_url(log_server.url + "/log/audit")
+    expect(page).to_have_url(admin_server.url + "/log/audit")
     expect(page.locator(".log-audit-table")).to_contain_text("Token created")
     expect(page.locator(".log-audit-table")).to_contain_text("breakglass")
     assert secret not in page.content()

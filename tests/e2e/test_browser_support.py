@@ -14,19 +14,15 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from e2e_helpers import ADMIN_PASSWORD
+from e2e_helpers import add_breakglass
+from e2e_helpers import entra_user
 from e2e_helpers import shoot
 from live import LiveServer
 from live import run_live_server
 from playwright.sync_api import Page
 from playwright.sync_api import expect
-from sqlalchemy import select
 
-from unleash_wizard import create_app
-from unleash_wizard.extensions import db
-from unleash_wizard.store import accounts
-from unleash_wizard.store.models import User
-
-PASSWORD = "Break glass in case 42"
 # What tests/live.py gives gunicorn as its SECRET_KEY.
 LIVE_SECRET_KEY = "live-server-secret-key"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -38,28 +34,7 @@ PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 def support_server(db_url) -> Iterator[tuple[LiveServer, str]]:
     """Serve an instance with SCIM on, a token and a local admin; yield it and the password hash."""
     with run_live_server(db_url, workers=2) as server:
-        app = create_app({"TESTING": True, "SECRET_KEY": "e2e", "SQLALCHEMY_DATABASE_URI": db_url})
-        with app.app_context():
-            accounts.create_local_user(db.session, "breakglass", PASSWORD)
-            db.session.commit()
-            password_hash = db.session.scalar(
-                select(User.password_hash).where(User.user_name == "breakglass")
-            )
-            db.session.remove()
-            db.engine.dispose()
-        yield server, password_hash
-
-
-def entra_user(user_name: str, email: str | None = None, **extra) -> dict:
-    return {
-        "schemas": [USER],
-        "userName": user_name,
-        "active": True,
-        "displayName": user_name.split("@")[0].title(),
-        "emails": [{"primary": True, "type": "work", "value": email or user_name}],
-        "externalId": user_name.split("@")[0],
-        **extra,
-    }
+        yield server, add_breakglass(db_url)
 
 
 def send_entra_traffic(server: LiveServer) -> None:
@@ -114,7 +89,7 @@ def test_support_view_and_download_after_real_traffic(page: Page, support_server
 
     page.goto(url + "/login")
     page.get_by_label("Username").fill("breakglass")
-    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Support").click()
     expect(page).to_have_url(url + "/support/")
@@ -158,7 +133,7 @@ def test_support_view_and_download_after_real_traffic(page: Page, support_server
     for secret in (
         server.token,
         hashlib.sha256(server.token.encode()).hexdigest(),
-        PASSWORD,
+        ADMIN_PASSWORD,
         password_hash,
         LIVE_SECRET_KEY,
         server.db_url,

@@ -1,21 +1,15 @@
 """The setup wizard in a real browser: its live parts follow Entra's requests without a reload."""
 
 import uuid
-from collections.abc import Iterator
 
 import httpx
-import pytest
+from e2e_helpers import ADMIN_PASSWORD
+from e2e_helpers import entra_user
 from e2e_helpers import shoot
 from live import LiveServer
-from live import run_live_server
 from playwright.sync_api import Page
 from playwright.sync_api import expect
 
-from unleash_wizard import create_app
-from unleash_wizard.extensions import db
-from unleash_wizard.store import accounts
-
-PASSWORD = "Break glass in case 42"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -23,37 +17,12 @@ ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 LIVE_TIMEOUT = 12_000
 
 
-@pytest.fixture
-def wizard_server(db_url) -> Iterator[LiveServer]:
-    """Serve an instance with SCIM on, a token for Entra and a local admin."""
-    with run_live_server(db_url, workers=2) as server:
-        app = create_app({"TESTING": True, "SECRET_KEY": "e2e", "SQLALCHEMY_DATABASE_URI": db_url})
-        with app.app_context():
-            accounts.create_local_user(db.session, "breakglass", PASSWORD)
-            db.session.commit()
-            db.session.remove()
-            db.engine.dispose()
-        yield server
-
-
-def entra_user(user_name: str, **extra) -> dict:
-    return {
-        "schemas": [USER],
-        "userName": user_name,
-        "active": True,
-        "displayName": user_name.split("@")[0].title(),
-        "emails": [{"primary": True, "type": "work", "value": user_name}],
-        "externalId": user_name.split("@")[0],
-        **extra,
-    }
-
-
-def test_wizard_pages_follow_entras_requests_live(page: Page, wizard_server: LiveServer):
-    url = wizard_server.url
-    entra = wizard_server.client(params={"aadOptscim062020": ""})
+def test_wizard_pages_follow_entras_requests_live(page: Page, admin_server: LiveServer):
+    url = admin_server.url
+    entra = admin_server.client(params={"aadOptscim062020": ""})
     page.goto(url + "/login")
     page.get_by_label("Username").fill("breakglass")
-    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(url + "/setup/")
     expect(page.get_by_text("You're here")).to_be_visible()
@@ -96,8 +65,8 @@ def test_wizard_pages_follow_entras_requests_live(page: Page, wizard_server: Liv
     expect(status).to_contain_text("Remove these mappings", timeout=LIVE_TIMEOUT)
     expect(status).to_contain_text("enterprise: department")
     legacy = httpx.patch(
-        f"{wizard_server.scim_url}/Users/{alice}",
-        headers=wizard_server.headers,
+        f"{admin_server.scim_url}/Users/{alice}",
+        headers=admin_server.headers,
         json={
             "schemas": [PATCH_OP],
             "Operations": [{"op": "Replace", "path": "active", "value": "False"}],
