@@ -2,7 +2,7 @@
 
 Sending 100,000 creates through HTTP takes most of an hour on two cores; the
 scale phases only need the rows to be there. The rows are what
-store.resources.create_user and create_group write, column for column.
+store.resources.new_user_rows and create_group write, column for column.
 """
 
 import uuid
@@ -16,6 +16,7 @@ from unleash_wizard.store.models import Group
 from unleash_wizard.store.models import Membership
 from unleash_wizard.store.models import User
 from unleash_wizard.store.models import UserEmail
+from unleash_wizard.store.resources import new_user_rows
 
 from .workload import group_body
 from .workload import user_body
@@ -33,35 +34,9 @@ def seed_users(db_url: str, indexes: range) -> list[str]:
             for k in range(offset, min(offset + CHUNK, len(indexes))):
                 data = user_body(indexes[k])
                 data.pop("schemas")
-                now = datetime.now(UTC)
-                users.append(
-                    {
-                        "id": ids[k],
-                        "user_name": data["userName"],
-                        "user_name_key": data["userName"].lower(),
-                        "display_name": data["displayName"],
-                        "display_name_key": data["displayName"].lower(),
-                        "external_id": data["externalId"],
-                        "given_name": data["name"]["givenName"],
-                        "family_name": data["name"]["familyName"],
-                        "active": True,
-                        "scim_managed": True,
-                        "role": "viewer",
-                        "data": data,
-                        "created_at": now,
-                        "modified_at": now,
-                        "version": 1,
-                    }
-                )
-                emails.append(
-                    {
-                        "user_id": ids[k],
-                        "value": data["userName"],
-                        "value_key": data["userName"].lower(),
-                        "type": "work",
-                        "primary": True,
-                    }
-                )
+                row, email_rows = new_user_rows(ids[k], data, datetime.now(UTC))
+                users.append(row)
+                emails.extend(email_rows)
             with engine.begin() as connection:
                 connection.execute(insert(User), users)
                 connection.execute(insert(UserEmail), emails)

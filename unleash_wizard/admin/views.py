@@ -43,6 +43,7 @@ def navigation():
 
     return {"main_nav": main_nav, "current_role": current_role}
 
+
 SCIM_PATH = "/scim/v2"
 
 

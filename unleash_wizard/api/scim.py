@@ -17,8 +17,6 @@ from flask import current_app
 from flask import g
 from flask import request
 from limits import parse as parse_limit
-from sqlalchemy import bindparam
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import SQLAlchemyError
@@ -47,14 +45,15 @@ from ..scim.resources import resolve_text
 from ..scim.resources import user_type
 from ..store import log
 from ..store import resources as store
-from ..store import settings
 from ..store import tokens
-from ..store.models import ScimToken
-from ..store.models import Setting
+from ..store.prepared import Direct
+from ..store.prepared import Target
 from ..store.sqlfilter import group_condition
 from ..store.sqlfilter import json_column
+from ..store.sqlfilter import key_equality
 from ..store.sqlfilter import user_condition
 from ..store.transactions import begin_write
+from ..store.transactions import writing
 from . import discovery
 
 PREFIX = "/scim/v2"
@@ -64,6 +63,10 @@ SEARCH_URN = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 ACCEPTED_TYPES = ("application/scim+json", "application/json")
 # Entra's test connection looks up a fresh GUID as userName.
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# The writes that run wholly on the request's Direct connection, Prepared
+# statements only; the others use the ORM session.
+DIRECT_WRITES = frozenset({"scim.create_user"})
 TEST_CONNECTION_FILTER = re.compile(r'^\s*(userName|displayName)\s+eq\s+"([^"]*)"\s*$', re.I)
 
 bp = Blueprint("scim", __name__, url_prefix=PREFIX)
@@ -83,10 +86,12 @@ def scim_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 def base_url() -> str:
-    """Return the externally visible base of the SCIM API."""
-    public = current_app.config.get("PUBLIC_URL")
-    root = public if public else request.url_root.rstrip("/")
-    return root + PREFIX
+    """Return the externally visible base of the SCIM API (worked out once a request)."""
+    if "scim_base_url" not in g:
+        public = current_app.config.get("PUBLIC_URL")
+        root = public if public else request.url_root.rstrip("/")
+        g.scim_base_url = root + PREFIX
+    return g.scim_base_url
 
 
 # ---------------------------------------------------------------------------
@@ -100,40 +105,48 @@ def _is_scim_request() -> bool:
 
 @bp.before_app_request
 def authenticate() -> Response | None:
-    """Refuse requests without a live token, or while provisioning is paused."""
+    """Refuse requests without a live token, or while provisioning is paused.
+
+    Every request gets its own pooled connection (g.scim_db, a Direct), on
+    which the token check, the log row of a read or a failure, and whatever
+    runs as Prepared statements (lookups by key, user creates) go. A request
+    in DIRECT_WRITES takes the write lock before the token check, so its check,
+    its work and its log row are one transaction; any other write runs on the
+    ORM session, whose transaction write_log() commits with the log row.
+    """
     if not _is_scim_request():
         return None
     g.scim_started = time.perf_counter()
     g.scim_log = {"signals": set()}
+    g.scim_db = direct = Direct(db.engine)
+    g.scim_write = request.method in WRITE_METHODS and not request.path.endswith("/.search")
     header = request.headers.get("Authorization", "")
     scheme, _, secret = header.partition(" ")
     try:
-        token, enabled = _credentials(secret.strip() if scheme.lower() == "bearer" else "")
+        if g.scim_write and request.endpoint in DIRECT_WRITES:
+            direct.begin_write()
+        token, enabled = tokens.credentials(
+            direct, secret.strip() if scheme.lower() == "bearer" else ""
+        )
+        if g.scim_write and not direct.writing:
+            direct.rollback()  # the work runs on the session: hold no transaction here
         live = token is not None and tokens.is_live(token)
-        # Decide on the last-used write before the rollback: reading the token
-        # again after it opens a read transaction, which SQLite cannot turn into
-        # a write while another worker writes ("database is locked", a 503).
-        token_name = token.name if token is not None else None
-        revoked = token is not None and token.revoked_at is not None
-        due = live and tokens.touch_due(token)
-        db.session.rollback()  # end the read so a write can begin IMMEDIATE
         if not live:
+            direct.rollback()
             g.scim_log["signals"].add("bad-token")
             _count_bad_token()
-            if token_name is not None:
-                reason = "has been revoked" if revoked else "has expired"
-                g.scim_log["token_name"] = token_name
-                raise ScimError(401, f"The bearer token '{token_name}' {reason}")
+            if token is not None:
+                reason = "has been revoked" if token.revoked_at is not None else "has expired"
+                g.scim_log["token_name"] = token.name
+                raise ScimError(401, f"The bearer token '{token.name}' {reason}")
             raise ScimError(401, "A valid bearer token is required")
-        g.scim_log["token_name"] = token_name
+        g.scim_log["token_name"] = token.name
         if not enabled:
             raise ScimError(403, "SCIM provisioning is paused in this app; an admin can resume it")
-        if due:
-            begin_write(db.session)
-            tokens.touch(db.session, token)
-            db.session.commit()
+        # Recorded with the log row, in the transaction that writes it.
+        g.scim_touch = token.id if tokens.touch_due(token) else None
     except SQLAlchemyError:
-        db.session.rollback()
+        direct.rollback()
         raise
     # PostgreSQL text cannot hold NUL, and no id, filter or attribute name has one.
     if "\x00" in request.path or any(
@@ -143,32 +156,11 @@ def authenticate() -> Response | None:
     return None
 
 
-# The token and the SCIM switch in one round trip, built once: every request runs it.
-_CREDENTIALS = select(
-    ScimToken.id,
-    ScimToken.name,
-    ScimToken.expires_at,
-    ScimToken.revoked_at,
-    ScimToken.last_used_at,
-    select(Setting.value)
-    .where(Setting.key == settings.SCIM_ENABLED)
-    .scalar_subquery()
-    .label("scim_enabled"),
-).where(ScimToken.token_hash == bindparam("token_hash"))
-
-
-def _credentials(secret: str) -> tuple[Any, bool]:
-    """Return the token whose secret this is (live or not, or None) and whether SCIM is on.
-
-    The same answers as tokens.find() and settings.scim_enabled(); a request
-    without a known token is refused before the switch matters.
-    """
-    if not secret or len(secret) > 512:
-        return None, False
-    row = db.session.execute(_CREDENTIALS, {"token_hash": tokens.hash_token(secret)}).first()
-    if row is None:
-        return None, False
-    return row, bool(row.scim_enabled)
+def _close_direct(_error: BaseException | None) -> None:
+    """Give the request's pooled connection back, undoing anything not committed."""
+    direct = g.pop("scim_db", None)
+    if direct is not None:
+        direct.close()
 
 
 def _count_bad_token() -> None:
@@ -188,42 +180,87 @@ def _count_bad_token() -> None:
     raise ScimError(429, f"Too many requests with a bad token; retry in {wait} seconds")
 
 
-
 @bp.after_app_request
 def write_log(response: Response) -> Response:
-    """Record the request in the provisioning log, on its own transaction."""
+    """Commit a successful write together with its log row; log anything else on its own.
+
+    A write's work and its log row land in one commit, so a crash never keeps
+    one without the other. A read, or a request that failed, has nothing to
+    keep: the log row goes in a short write of its own on the Direct
+    connection (on PostgreSQL, in the read's own transaction). When the commit
+    of a write fails, nothing of it was applied and the client gets a 503
+    instead of the answer it was about to get.
+    """
     if not _is_scim_request() or "scim_log" not in g:
         return response
     if response.status_code == 429:
         response.headers.setdefault("Retry-After", "60")
-    info = g.scim_log
+    direct: Direct = g.scim_db
+    if g.scim_write and response.status_code < 400:
+        target: Target | None = (
+            direct if direct.writing else db.session if writing(db.session) else None
+        )
+        if target is not None:
+            try:
+                _record(target, response.status_code)
+                target.commit()
+                return _pruned(response)
+            except SQLAlchemyError as error:
+                target.rollback()
+                current_app.logger.warning(
+                    "A SCIM write failed on commit and was not applied: %s", type(error).__name__
+                )
+                response = _error_response(
+                    ScimError(503, "The database is busy or unavailable; retry the request")
+                )
     try:
         db.session.rollback()
-        log.record(
-            db.session,
-            method=request.method,
-            path=request.path[:512].replace("\x00", "\ufffd"),
-            status=response.status_code,
-            duration_ms=round((time.perf_counter() - g.scim_started) * 1000, 2),
-            token_name=info.get("token_name"),
-            resource_type=info.get("resource_type") or log.resource_of(request.path),
-            resource_id=info.get("resource_id"),
-            attributes=sorted(info["attributes"]) if info.get("attributes") else None,
-            signals=sorted(info["signals"]) or None,
-            scim_type=info.get("scim_type"),
-            detail=(info.get("detail") or "")[:1000] or None,
-        )
-        db.session.commit()
-        # Old rows go now and then, in a transaction of their own.
+        if direct.writing or direct.dialect.name == "sqlite":
+            direct.rollback()  # SQLite cannot turn a read into a write; PostgreSQL keeps it
+        direct.begin_write()
+        _record(direct, response.status_code)
+        direct.commit()
+    except SQLAlchemyError:
+        direct.rollback()
+        current_app.logger.exception("Could not write the provisioning log")
+    return _pruned(response)
+
+
+def _record(target: Target, status: int) -> None:
+    """Add this request's log row, and the token's last use when due, to the transaction."""
+    info = g.scim_log
+    log.record(
+        target,
+        method=request.method,
+        path=request.path[:512].replace("\x00", "\ufffd"),
+        status=status,
+        duration_ms=round((time.perf_counter() - g.scim_started) * 1000, 2),
+        token_name=info.get("token_name"),
+        resource_type=info.get("resource_type") or log.resource_of(request.path),
+        resource_id=info.get("resource_id"),
+        attributes=sorted(info["attributes"]) if info.get("attributes") else None,
+        signals=sorted(info["signals"]) or None,
+        scim_type=info.get("scim_type"),
+        detail=(info.get("detail") or "")[:1000] or None,
+    )
+    if g.get("scim_touch") is not None:
+        tokens.touch_id(target, g.scim_touch)
+
+
+def _pruned(response: Response) -> Response:
+    """Prune old log rows now and then, in a transaction of their own."""
+    try:
         log.maybe_prune(db.session, log.Bounds.from_config(current_app.config))
     except SQLAlchemyError:
         db.session.rollback()
-        current_app.logger.exception("Could not write or prune the provisioning log")
+        current_app.logger.exception("Could not prune the provisioning log")
     return response
 
 
 def _error_response(error: ScimError, headers: dict[str, str] | None = None) -> Response:
     db.session.rollback()
+    if "scim_db" in g:
+        g.scim_db.rollback()
     if "scim_log" in g:
         g.scim_log["scim_type"] = error.scim_type
         g.scim_log["detail"] = error.detail
@@ -263,6 +300,8 @@ def handle_database_error(error: SQLAlchemyError) -> Response:
     if not _is_scim_request():
         raise error
     db.session.rollback()
+    if "scim_db" in g:
+        g.scim_db.rollback()
     current_app.logger.warning("SCIM request failed on the database: %s", type(error).__name__)
     if isinstance(error, IntegrityError):
         return _error_response(uniqueness("The resource conflicts with an existing one"))
@@ -285,6 +324,7 @@ def handle_unexpected(error: Exception) -> Response:
 def init_app(app: Flask) -> None:
     """Register the blueprint and its app-wide error handlers."""
     app.register_blueprint(bp)
+    app.teardown_request(_close_direct)
     app.register_error_handler(ScimError, handle_scim_error)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(SQLAlchemyError, handle_database_error)
@@ -522,9 +562,12 @@ def _user_resources(
 ) -> list[dict[str, Any]]:
     root = base_url()
     want_groups = listing.wants("groups") if listing else True
+    memberships: dict[str, list[tuple[str, str]]] = {}
     # A user created by this request is in no group yet: no query needed.
-    fetch = want_groups and not new
-    memberships = store.groups_of(db.session, [u.id for u in users]) if fetch else {}
+    if want_groups and not new and len(users) == 1:
+        memberships = {users[0].id: store.groups_of_user(g.scim_db, users[0].id)}
+    elif want_groups and not new:
+        memberships = store.groups_of(db.session, [u.id for u in users])
     resources = [store.user_to_scim(u, root, memberships.get(u.id)) for u in users]
     if listing is None:
         return resources
@@ -547,9 +590,16 @@ def search_users(params: dict[str, Any]) -> dict[str, Any]:
     note(resource_type="User")
     condition = None
     if listing.filter_text:
-        condition = user_condition(
-            parse_filter(user_type(), listing.filter_text), db.engine.dialect.name
-        )
+        node = parse_filter(user_type(), listing.filter_text)
+        key = key_equality(node, store.KEY_COLUMNS)
+        if key is not None and listing.start == 1 and not listing.sort_by and listing.count:
+            # Entra's lookup: an equality on an indexed key, as Prepared statements.
+            # A page that comes back full may have more: the general query counts them.
+            rows = store.users_by_key(g.scim_db, key[0], key[1], listing.count)
+            if len(rows) < listing.count:
+                _note_lookup(listing, len(rows))
+                return list_response(_user_resources(rows, listing), len(rows), 1)
+        condition = user_condition(node, db.engine.dialect.name)
     page = store.search_users(
         db.session,
         condition,
@@ -575,9 +625,10 @@ def search_users_post() -> Response:
 def get_user(user_id: str) -> Response:
     _refuse_search_get(user_id)
     note(resource_type="User", resource_id=user_id[:36])
-    user = store.get_user(db.session, user_id)
-    if user is None:
+    found = store.users_by_key(g.scim_db, "id", user_id, 1)
+    if not found:
         raise not_found(f"No user with id {user_id}")
+    user = found[0]
     if check_if_none_match(user.version):
         return scim_response(None, 304, {"ETag": store.etag(user.version)})
     return _user_response(user)
@@ -590,16 +641,13 @@ def create_user() -> Response:
     if isinstance(data, dict):
         note_attributes(_carried(data))
     resource = canonical(user_type(), data)
-    begin_write(db.session)
     try:
-        user = store.create_user(db.session, resource)
-        db.session.commit()
+        user = store.insert_user(g.scim_db, resource)
     except store.LocalAccountConflict:
         g.scim_log["signals"].add("local-account-conflict")
         raise
     except IntegrityError:
         # Two creates of one userName raced; the unique index decided.
-        db.session.rollback()
         raise uniqueness(f"userName '{resource['userName']}' is already taken") from None
     note(resource_id=user.id)
     g.scim_log["signals"].add("user-created")
@@ -620,7 +668,7 @@ def replace_user(user_id: str) -> Response:
     check_if_match(user.version)
     was_active = user.active
     store.replace_user(db.session, user, resource)
-    _commit_unique(resource.get("userName"))
+    _flush_unique(resource.get("userName"))
     _note_change(was_active, user.active)
     return _user_response(user)
 
@@ -642,7 +690,7 @@ def patch_user(user_id: str) -> Response:
     current["active"] = user.active
     patched = apply_patch(user_type(), current, operations)
     store.replace_user(db.session, user, patched)
-    _commit_unique(patched.get("userName"))
+    _flush_unique(patched.get("userName"))
     _note_change(was_active, user.active)
     return _user_response(user)
 
@@ -655,9 +703,10 @@ def _note_change(was_active: bool, active: bool) -> None:
     g.scim_log["signals"].add("user-updated")
 
 
-def _commit_unique(user_name: Any) -> None:
+def _flush_unique(user_name: Any) -> None:
+    """Send the write (write_log() commits it with the log row); a taken userName is a 409."""
     try:
-        db.session.commit()
+        db.session.flush()
     except IntegrityError:
         db.session.rollback()
         raise uniqueness(f"userName '{user_name}' is already taken") from None
@@ -682,7 +731,6 @@ def delete_user(user_id: str) -> Response:
         raise not_found(f"No user with id {user_id}")
     check_if_match(user.version)
     store.delete_user(db.session, user)
-    db.session.commit()
     g.scim_log["signals"].add("user-deleted")
     return scim_response(None, 204)
 
@@ -767,7 +815,7 @@ def create_group() -> Response:
     begin_write(db.session)
     try:
         group = store.create_group(db.session, resource, member_ids)
-        db.session.commit()
+        db.session.flush()
     except IntegrityError:
         db.session.rollback()
         raise uniqueness(f"A group called '{resource['displayName']}' already exists") from None
@@ -789,7 +837,7 @@ def replace_group(group_id: str) -> Response:
     assert group is not None
     store.replace_group(db.session, group, resource)
     store.set_members(db.session, group.id, member_ids)
-    _commit_group(resource.get("displayName"))
+    _flush_group(resource.get("displayName"))
     db.session.refresh(group)
     g.scim_log["signals"].add("group-updated")
     return _group_response(group)
@@ -813,9 +861,10 @@ def _lock_group(group_id: str) -> int:
     return version
 
 
-def _commit_group(display_name: Any) -> None:
+def _flush_group(display_name: Any) -> None:
+    """Send the write (write_log() commits it with the log row); a taken name is a 409."""
     try:
-        db.session.commit()
+        db.session.flush()
     except IntegrityError:
         db.session.rollback()
         raise uniqueness(f"A group called '{display_name}' already exists") from None
@@ -845,7 +894,7 @@ def patch_group(group_id: str) -> Response:
             store.remove_members(db.session, group.id, ids)
         else:
             store.set_members(db.session, group.id, ids)
-    _commit_group(group.display_name)
+    _flush_group(group.display_name)
     if changes:
         g.scim_log["signals"].add("members-changed")
     g.scim_log["signals"].add("group-updated")
@@ -864,7 +913,6 @@ def delete_group(group_id: str) -> Response:
     group = store.get_group(db.session, group_id)
     assert group is not None
     store.delete_group(db.session, group)
-    db.session.commit()
     g.scim_log["signals"].add("group-deleted")
     return scim_response(None, 204)
 

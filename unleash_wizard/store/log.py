@@ -20,7 +20,6 @@ from typing import Any
 from sqlalchemy import ColumnElement
 from sqlalchemy import delete
 from sqlalchemy import func
-from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -30,6 +29,8 @@ from .directory import Listing
 from .models import ProvisioningLog
 from .models import Setting
 from .models import utcnow
+from .prepared import Prepared
+from .prepared import Target
 from .tokens import TOKEN_PREFIX
 from .transactions import begin_write
 
@@ -56,15 +57,17 @@ _TOKEN = re.compile(re.escape(TOKEN_PREFIX) + r"[A-Za-z0-9_-]{16,}")
 # When the log was last pruned (ISO time), shared by every instance.
 PRUNED_AT = "log_pruned_at"
 
+# Every SCIM request writes one row: a Prepared INSERT (see prepared.py), not
+# an ORM object, whose unit-of-work flush cost about as much as a whole lookup.
+_INSERT = Prepared.insert(ProvisioningLog.__table__)
 
-def record(session: Session, **fields: Any) -> None:
+
+def record(target: Target, **fields: Any) -> None:
     """Add a log row (the caller commits), any token pasted into a path or detail masked."""
     for name in ("path", "resource_id", "detail"):
         if isinstance(fields.get(name), str):
             fields[name] = mask_tokens(fields[name])
-    # A plain INSERT, not an ORM object: every SCIM request writes one row, and
-    # the unit of work's flush would cost about as much as the rest of a lookup.
-    session.execute(insert(ProvisioningLog), fields)
+    _INSERT.execute(target, {"at": utcnow(), **fields})
 
 
 def recent(session: Session, limit: int = 50) -> list[ProvisioningLog]:

@@ -10,9 +10,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from typing import NamedTuple
 
 from sqlalchemy import ColumnElement
 from sqlalchemy import Select
+from sqlalchemy import bindparam
 from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import insert
@@ -34,6 +36,8 @@ from .models import Membership
 from .models import User
 from .models import UserEmail
 from .models import utcnow
+from .prepared import Prepared
+from .prepared import Target
 
 
 class LocalAccountConflict(ScimError):
@@ -54,6 +58,17 @@ class Page:
 
     rows: list[Any]
     total: int
+
+
+class UserRow(NamedTuple):
+    """A user as the SCIM API renders it, read or written without the ORM."""
+
+    id: str
+    data: dict[str, Any]
+    active: bool
+    created_at: datetime
+    modified_at: datetime
+    version: int
 
 
 def _key(text: str | None) -> str | None:
@@ -93,6 +108,58 @@ def find_user_by_name(session: Session, user_name: str) -> User | None:
     )
 
 
+# Entra's cycles are mostly these: a lookup by an equality on an indexed key,
+# then a create. They run as Prepared statements (see prepared.py); every other
+# query goes through the ORM.
+_LIVE_USER_ROWS = select(
+    User.id, User.data, User.active, User.created_at, User.modified_at, User.version
+).where(User.scim_managed.is_(True), User.deleted_at.is_(None))
+# The indexed columns an equality filter can look up directly, by SCIM name,
+# and whether the value is lowered first (userName is not caseExact).
+KEY_COLUMNS: dict[str, tuple[Any, bool]] = {
+    "id": (User.id, False),
+    "userName": (User.user_name_key, True),
+    "externalId": (User.external_id, False),
+}
+_USERS_BY_KEY = {
+    name: Prepared(
+        _LIVE_USER_ROWS.where(column == bindparam("value"))
+        .order_by(User.created_at, User.id)
+        .limit(bindparam("limit"))
+    )
+    for name, (column, _) in KEY_COLUMNS.items()
+}
+_NAME_TAKEN = Prepared(
+    select(User.id, User.scim_managed).where(
+        User.user_name_key == bindparam("key"), User.deleted_at.is_(None)
+    )
+)
+_INSERT_USER = Prepared.insert(User.__table__, skip=())
+_INSERT_EMAIL = Prepared.insert(UserEmail.__table__)
+_GROUPS_OF_USER = Prepared(
+    select(Group.id, Group.display_name)
+    .join(Membership, Membership.group_id == Group.id)
+    .where(Membership.user_id == bindparam("user_id"), Group.deleted_at.is_(None))
+    .order_by(Group.display_name_key)
+)
+
+
+def users_by_key(target: Target, name: str, value: str, limit: int) -> list[UserRow]:
+    """Return up to limit SCIM-visible users whose KEY_COLUMNS[name] equals value, oldest first."""
+    _, lowered = KEY_COLUMNS[name]
+    rows = _USERS_BY_KEY[name].rows(
+        target, {"value": value.lower() if lowered else value, "limit": limit}
+    )
+    return [UserRow(*row) for row in rows]
+
+
+def groups_of_user(target: Target, user_id: str) -> list[tuple[str, str]]:
+    """Return the (id, displayName) of one user's groups: groups_of() for a single user."""
+    return [
+        (group_id, name) for group_id, name in _GROUPS_OF_USER.rows(target, {"user_id": user_id})
+    ]
+
+
 def _fits(name: str, value: Any, limit: int = 255) -> Any:
     """Return value, or refuse it when it is longer than its column.
 
@@ -120,38 +187,56 @@ def _user_columns(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _check_user_name(session: Session, data: dict[str, Any], own_id: str | None) -> None:
-    other = find_user_by_name(session, data["userName"])
-    if other is None or other.id == own_id:
-        return
-    if not other.scim_managed:
-        raise LocalAccountConflict(data["userName"])
-    raise uniqueness(f"userName '{data['userName']}' is already taken")
+def _check_user_name(target: Target, data: dict[str, Any], own_id: str | None) -> None:
+    for other_id, scim_managed in _NAME_TAKEN.rows(target, {"key": data["userName"].lower()}):
+        if other_id == own_id:
+            continue
+        if not scim_managed:
+            raise LocalAccountConflict(data["userName"])
+        raise uniqueness(f"userName '{data['userName']}' is already taken")
 
 
-def create_user(session: Session, data: dict[str, Any]) -> User:
-    """Insert a SCIM-managed user (the caller commits).
+def insert_user(target: Target, data: dict[str, Any]) -> UserRow:
+    """Insert a SCIM-managed user (the caller commits) and return it.
 
     :raises ScimError: 409 when the userName is taken, by SCIM or by a local account.
     """
     if not data.get("userName", "").strip():
         raise invalid_value("'userName' must not be empty")
-    _check_user_name(session, data, None)
+    _check_user_name(target, data, None)
+    row, emails = new_user_rows(new_id(), data, utcnow())
+    _INSERT_USER.execute(target, row)
+    for email in emails:
+        _INSERT_EMAIL.execute(target, email)
+    return UserRow(row["id"], row["data"], row["active"], row["created_at"], row["modified_at"], 1)
+
+
+def new_user_rows(
+    user_id: str, data: dict[str, Any], now: datetime
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Return the users row and the user_emails rows of a new SCIM-managed user."""
     data = {**data, "active": data.get("active", True)}  # a new user starts enabled
-    now = utcnow()
-    user = User(
-        id=new_id(),
-        scim_managed=True,
-        role="viewer",
-        data=data,
-        created_at=now,
-        modified_at=now,
-        version=1,
+    row = {
+        "id": user_id,
+        "scim_managed": True,
+        "role": "viewer",
+        "data": data,
+        "created_at": now,
+        "modified_at": now,
+        "version": 1,
         **_user_columns(data),
-    )
-    session.add(user)
-    session.flush()
-    _write_emails(session, user.id, data, fresh=True)
+    }
+    return row, _email_rows(user_id, data)
+
+
+def create_user(session: Session, data: dict[str, Any]) -> User:
+    """Insert a SCIM-managed user (the caller commits) and return it as a model.
+
+    :raises ScimError: 409 when the userName is taken, by SCIM or by a local account.
+    """
+    row = insert_user(session, data)
+    user = session.get(User, row.id)
+    assert user is not None
     return user
 
 
@@ -172,12 +257,15 @@ def replace_user(session: Session, user: User, data: dict[str, Any]) -> None:
         _write_emails(session, user.id, data)
 
 
-def _write_emails(
-    session: Session, user_id: str, data: dict[str, Any], fresh: bool = False
-) -> None:
-    if not fresh:  # a user just inserted has no emails to replace
-        session.execute(delete(UserEmail).where(UserEmail.user_id == user_id))
-    rows = [
+def _write_emails(session: Session, user_id: str, data: dict[str, Any]) -> None:
+    session.execute(delete(UserEmail).where(UserEmail.user_id == user_id))
+    rows = _email_rows(user_id, data)
+    if rows:
+        session.execute(insert(UserEmail), rows)
+
+
+def _email_rows(user_id: str, data: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
         {
             "user_id": user_id,
             "value": _fits("emails.value", email["value"]),
@@ -188,8 +276,6 @@ def _write_emails(
         for email in data.get("emails") or []
         if isinstance(email.get("value"), str)
     ]
-    if rows:
-        session.execute(insert(UserEmail), rows)
 
 
 def delete_user(session: Session, user: User) -> None:
@@ -259,7 +345,7 @@ def groups_of(session: Session, user_ids: list[str]) -> dict[str, list[tuple[str
 
 
 def user_to_scim(
-    user: User, base_url: str, groups: list[tuple[str, str]] | None = None
+    user: User | UserRow, base_url: str, groups: list[tuple[str, str]] | None = None
 ) -> dict[str, Any]:
     """Return the user as a SCIM resource."""
     data = user.data or {}
@@ -289,7 +375,7 @@ def user_schemas(data: dict[str, Any]) -> list[str]:
     return schemas
 
 
-def _meta(kind: str, row: User | Group, location: str) -> dict[str, Any]:
+def _meta(kind: str, row: User | UserRow | Group, location: str) -> dict[str, Any]:
     return {
         "resourceType": kind,
         "created": iso(row.created_at),

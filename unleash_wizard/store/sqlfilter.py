@@ -7,6 +7,7 @@ on both SQLite and PostgreSQL, if not indexed.
 """
 
 from collections.abc import Callable
+from collections.abc import Mapping
 from datetime import UTC
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,7 @@ from ..scim.filters import Node
 from ..scim.filters import Term
 from ..scim.filters import Within
 from ..scim.filters import invalid_filter
+from ..scim.resources import GROUP
 from ..scim.resources import USER
 from ..scim.resources import AttrRef
 from .models import Group
@@ -53,6 +55,23 @@ def user_condition(node: Node, dialect: str = "sqlite") -> ColumnElement[bool]:
 def group_condition(node: Node) -> ColumnElement[bool]:
     """Return the WHERE clause for a Group filter."""
     return _translate(node, _group_column, _group_within)
+
+
+def key_equality(node: Node, names: Mapping[str, Any]) -> tuple[str, str] | None:
+    """Return (attribute, value) when node is `<attribute> eq "<string>"` on one of names.
+
+    Such a filter (Entra's lookups: userName, externalId, displayName) can run
+    as a prepared statement on the attribute's indexed column instead of a
+    query built for it.
+    """
+    if not isinstance(node, Term) or node.op != CompareOperator.eq:
+        return None
+    ref = node.ref
+    if ref.sub is not None or ref.name not in names or not isinstance(node.value, str):
+        return None
+    if ref.urn not in (None, USER, GROUP):  # not an extension's attribute of that name
+        return None
+    return ref.name, node.value
 
 
 ColumnFor = Callable[[AttrRef], tuple[Column, bool]]

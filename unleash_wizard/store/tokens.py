@@ -10,13 +10,19 @@ from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
+from typing import NamedTuple
 
+from sqlalchemy import bindparam
+from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from .models import ScimToken
+from .models import Setting
 from .models import utcnow
+from .prepared import Prepared
+from .settings import SCIM_ENABLED
 
 TOKEN_PREFIX = "uwz_"
 # What status() answers.
@@ -35,6 +41,16 @@ class TokenError(ValueError):
 class Issued:
     token: ScimToken
     secret: str
+
+
+class Credential(NamedTuple):
+    """What a SCIM request needs to know about its token."""
+
+    id: int
+    name: str
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
 
 
 def hash_token(secret: str) -> str:
@@ -78,7 +94,7 @@ def aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
-def is_live(token: ScimToken, now: datetime | None = None) -> bool:
+def is_live(token: ScimToken | Credential, now: datetime | None = None) -> bool:
     """Return whether token is neither revoked nor expired."""
     now = now or utcnow()
     if token.revoked_at is not None:
@@ -94,17 +110,72 @@ def find(session: Session, secret: str) -> ScimToken | None:
     return session.scalar(select(ScimToken).where(ScimToken.token_hash == hash_token(secret)))
 
 
-def touch_due(token: ScimToken, now: datetime | None = None) -> bool:
+def touch_due(token: ScimToken | Credential, now: datetime | None = None) -> bool:
     """Return whether touch() would record a use of token now."""
     last = aware(token.last_used_at)
     return last is None or (now or utcnow()) - last >= LAST_USED_RESOLUTION
 
 
-def touch(session: Session, token: ScimToken) -> None:
+# The token and the SCIM switch in one round trip: every SCIM request runs it.
+_CREDENTIALS = Prepared(
+    select(
+        ScimToken.id,
+        ScimToken.name,
+        ScimToken.expires_at,
+        ScimToken.revoked_at,
+        ScimToken.last_used_at,
+        select(Setting.value)
+        .where(Setting.key == SCIM_ENABLED)
+        .scalar_subquery()
+        .label("scim_enabled"),
+    ).where(ScimToken.token_hash == bindparam("token_hash"))
+)
+
+
+def credentials(session: Session, secret: str) -> tuple[Credential | None, bool]:
+    """Return the token whose secret this is (live or not, or None) and whether SCIM is on.
+
+    The same answers as find() and settings.scim_enabled(), in one statement;
+    a request without a known token is refused before the switch matters.
+    """
+    if not secret or len(secret) > 512:
+        return None, False
+    rows = _CREDENTIALS.rows(session, {"token_hash": hash_token(secret)})
+    if not rows:
+        return None, False
+    *token, enabled = rows[0]
+    return Credential(*token), bool(enabled)
+
+
+def touch(session: Session, token: ScimToken | Credential) -> None:
     """Record that token was used, at most once a minute (the caller commits)."""
+    if touch_due(token):
+        touch_id(session, token.id)
+
+
+_TOUCH = Prepared(
+    update(ScimToken.__table__)
+    .where(
+        ScimToken.id == bindparam("token_id"),
+        or_(
+            ScimToken.last_used_at.is_(None),
+            ScimToken.last_used_at <= bindparam("due_before", type_=ScimToken.last_used_at.type),
+        ),
+    )
+    .values(last_used_at=bindparam("now", type_=ScimToken.last_used_at.type))
+)
+
+
+def touch_id(session: Session, token_id: int) -> None:
+    """Record that the token with this id was used now, unless it was within the minute.
+
+    The condition is in the UPDATE, so of several requests that found the
+    touch due at once, the first writes it and the others change nothing.
+    """
     now = utcnow()
-    if touch_due(token, now):
-        session.execute(update(ScimToken).where(ScimToken.id == token.id).values(last_used_at=now))
+    _TOUCH.execute(
+        session, {"token_id": token_id, "now": now, "due_before": now - LAST_USED_RESOLUTION}
+    )
 
 
 def listing(session: Session) -> list[ScimToken]:

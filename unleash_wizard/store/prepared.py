@@ -1,0 +1,239 @@
+"""Statements the SCIM hot path runs straight on the DB-API cursor.
+
+Every SCIM request checks its token and writes a log row, and Entra's cycles
+are mostly filter lookups and creates. Through the ORM session, or even Core's
+``Connection.execute()``, each such statement costs 40 to 250 µs of Python
+around a few µs of database work, which made up most of a lookup's CPU (see
+docs/PERFORMANCE.md). A Prepared statement is still a Core construct, compiled
+by SQLAlchemy (once per dialect) with SQLAlchemy's own bind and result type
+processing; only the execution skips the layers above the cursor. It runs on
+the session's connection, inside the session's transaction, and the engine's
+``before_cursor_execute`` listeners still see it.
+
+Nothing here is a general query builder: a statement with an expanding IN or
+any other per-call compilation does not belong here.
+"""
+
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy import Engine
+from sqlalchemy import Table
+from sqlalchemy import bindparam
+from sqlalchemy import exc
+from sqlalchemy import insert
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import scoped_session
+from sqlalchemy.sql import Executable
+
+Processor = Callable[[Any], Any] | None
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    positional: tuple[str, ...] | None  # parameter names in order, for qmark/format styles
+    defaults: dict[str, Any]  # the values the statement carries itself (literals)
+    binds: tuple[tuple[str, Callable[[Any], Any]], ...]  # names whose values need converting
+    results: tuple[Processor, ...]  # one per selected column
+
+
+class Prepared:
+    """A Core statement compiled once per dialect, run on the DB-API cursor."""
+
+    def __init__(self, statement: Executable):
+        self.statement = statement
+        self._by_dialect: dict[str, _Compiled] = {}
+
+    @classmethod
+    def insert(cls, table: Table, skip: tuple[str, ...] = ("id",)) -> "Prepared":
+        """Return an INSERT of one row into table, every column but skip a parameter.
+
+        A column left out of the values is NULL: the Python-side defaults of the
+        models do not apply here, so the caller gives every value that has one.
+        """
+        values = {
+            column.name: bindparam(column.name, None, type_=column.type)
+            for column in table.columns
+            if column.name not in skip
+        }
+        return cls(insert(table).values(values))
+
+    def _compile(self, dialect: Dialect) -> _Compiled:
+        compiled = self._by_dialect.get(dialect.name)
+        if compiled is not None:
+            return compiled
+        done = self.statement.compile(dialect=dialect)
+        binds = []
+        for name, bind in done.binds.items():
+            if bind.expanding:
+                raise ValueError("A Prepared statement cannot expand an IN list")
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                binds.append((name, processor))
+        results: tuple[Processor, ...] = ()
+        selected = getattr(self.statement, "selected_columns", None)
+        if selected is not None:
+            results = tuple(
+                column.type.dialect_impl(dialect).result_processor(dialect, None)
+                for column in selected
+            )
+        compiled = _Compiled(
+            sql=done.string,
+            positional=tuple(done.positiontup) if done.positional else None,
+            defaults={
+                name: bind.effective_value for name, bind in done.binds.items() if not bind.required
+            },
+            binds=tuple(binds),
+            results=results,
+        )
+        self._by_dialect[dialect.name] = compiled
+        return compiled
+
+    def _run(self, target: "Target", params: Mapping[str, Any]) -> Any:
+        dialect, dbapi_connection, listeners = _resolve(target)
+        compiled = self._compile(dialect)
+        values = {**compiled.defaults, **params}
+        for name, processor in compiled.binds:
+            if name in values:
+                values[name] = processor(values[name])
+        arguments: Sequence[Any] | dict[str, Any] = (
+            tuple(values[name] for name in compiled.positional)
+            if compiled.positional is not None
+            else values
+        )
+        cursor = _execute(dialect, dbapi_connection, listeners, compiled.sql, arguments)
+        return cursor, compiled
+
+    def execute(self, target: "Target", params: Mapping[str, Any]) -> int:
+        """Run a write; return the number of rows it changed."""
+        cursor, _ = self._run(target, params)
+        try:
+            return cursor.rowcount
+        finally:
+            cursor.close()
+
+    def rows(self, target: "Target", params: Mapping[str, Any]) -> list[tuple]:
+        """Run a SELECT; return its rows with SQLAlchemy's result types applied."""
+        cursor, compiled = self._run(target, params)
+        try:
+            fetched = cursor.fetchall()
+        finally:
+            cursor.close()
+        if not any(compiled.results):
+            return [tuple(row) for row in fetched]
+        processors = compiled.results
+        return [
+            tuple(
+                value if processor is None or value is None else processor(value)
+                for processor, value in zip(processors, row, strict=True)
+            )
+            for row in fetched
+        ]
+
+
+class Direct:
+    """A DB-API connection from the engine's pool, for one SCIM request.
+
+    What runs here runs in transactions of its own, outside the session's: the
+    token check, the lookups and the log rows of reads, and whole user creates.
+    On SQLite the connection is in autocommit mode (extensions.configure_sqlite),
+    so a read holds no snapshot and a write begins with BEGIN IMMEDIATE, as
+    transactions.begin_write() does; psycopg opens a transaction on the first
+    statement by itself.
+    """
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.dialect = engine.dialect
+        self._pooled: Any = None
+        self.writing = False
+
+    @property
+    def dbapi_connection(self) -> Any:
+        if self._pooled is None:
+            self._pooled = self.engine.raw_connection()
+        return self._pooled.dbapi_connection
+
+    def begin_write(self) -> None:
+        """Start a write transaction (on SQLite, take the write lock now)."""
+        if self.writing:
+            return
+        if self.dialect.name == "sqlite":
+            self._statement("BEGIN IMMEDIATE")
+        self.writing = True
+
+    def commit(self) -> None:
+        """Commit what was written; a failure raises SQLAlchemy's exception classes."""
+        connection = self.dbapi_connection
+        try:
+            if self.dialect.name == "sqlite":
+                if connection.in_transaction:
+                    self._statement("COMMIT")
+            else:
+                connection.commit()
+        finally:
+            self.writing = False
+
+    def rollback(self) -> None:
+        """Undo anything not committed; ends a read too."""
+        self.writing = False
+        if self._pooled is None:
+            return
+        connection = self._pooled.dbapi_connection
+        if self.dialect.name == "sqlite":
+            if connection.in_transaction:
+                self._statement("ROLLBACK")
+        else:
+            connection.rollback()
+
+    def close(self) -> None:
+        """Undo anything not committed and give the connection back to the pool."""
+        if self._pooled is None:
+            return
+        try:
+            self.rollback()
+        finally:
+            pooled, self._pooled = self._pooled, None
+            pooled.close()
+
+    def _statement(self, sql: str) -> None:
+        listeners = self.engine.dispatch.before_cursor_execute
+        _execute(self.dialect, self.dbapi_connection, listeners, sql, ()).close()
+
+
+Target = Session | scoped_session | Direct
+
+
+def _resolve(target: Target) -> tuple[Dialect, Any, Any]:
+    """Return the dialect, the DB-API connection and the listeners to run statements on."""
+    if isinstance(target, Direct):
+        return target.dialect, target.dbapi_connection, target.engine.dispatch.before_cursor_execute
+    connection: Connection = target.connection()
+    return (
+        connection.dialect,
+        connection.connection.dbapi_connection,
+        connection.dispatch.before_cursor_execute,
+    )
+
+
+def _execute(
+    dialect: Dialect, dbapi_connection: Any, listeners: Any, sql: str, arguments: Any
+) -> Any:
+    cursor = dbapi_connection.cursor()
+    for listener in listeners:
+        listener(None, cursor, sql, arguments, None, False)
+    try:
+        cursor.execute(sql, arguments)
+    except dialect.loaded_dbapi.Error as error:
+        cursor.close()
+        # The same exception classes Core raises (IntegrityError, OperationalError...).
+        raise exc.DBAPIError.instance(
+            sql, arguments, error, dialect.loaded_dbapi.Error, dialect=dialect
+        ) from error
+    return cursor
