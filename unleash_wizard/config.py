@@ -25,7 +25,6 @@ class Defaults:
     SCIM_LOG_PRUNE_INTERVAL_SECONDS = 3600
     SCIM_LOG_PRUNE_EVERY_REQUESTS = 1000
     RATELIMIT_STORAGE_URI = "memory://"
-    RATELIMIT_HEADERS_ENABLED = True
     SCIM_BAD_TOKEN_LIMIT = "30 per minute"
     LOGIN_RATE_LIMIT = "10 per minute"  # failed sign-ins per client address
     SESSION_COOKIE_HTTPONLY = True

@@ -120,12 +120,23 @@ def init_app(app: Flask) -> None:
     app.after_request(add_security_headers)
 
 
+# (lower-cased name, name, value): every response gets these unless it set its own.
+_ADDED = tuple(
+    (name.lower(), name, value)
+    for name, value in {
+        "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+        **SECURITY_HEADERS,
+    }.items()
+)
+
+
 def add_security_headers(response: Response) -> Response:
     """Add the security headers a response does not set itself, and HSTS on HTTPS."""
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    for name, value in SECURITY_HEADERS.items():
-        headers.setdefault(name, value)
+    present = {name.lower() for name, _ in headers}
+    for key, name, value in _ADDED:
+        if key not in present:
+            headers.add(name, value)
     if request.is_secure:
         seconds = current_app.config["HSTS_SECONDS"]
         if seconds:

@@ -1,6 +1,11 @@
 """Filter parsing and resolution (RFC 7644 §3.4.2.2), without an app."""
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+from scim2_models import ScimFilter
 from scim2_models.path import CompareOperator
 
 from unleash_wizard.scim.errors import ScimError
@@ -11,6 +16,7 @@ from unleash_wizard.scim.filters import Negation
 from unleash_wizard.scim.filters import Term
 from unleash_wizard.scim.filters import Within
 from unleash_wizard.scim.filters import parse_filter
+from unleash_wizard.scim.filters import simple_comparison
 from unleash_wizard.scim.resources import ENTERPRISE
 from unleash_wizard.scim.resources import GROUP
 from unleash_wizard.scim.resources import USER
@@ -290,3 +296,58 @@ def test_filter_with_too_many_terms_is_invalid_filter():
     text = " or ".join(f'userName eq "u{i}"' for i in range(MAX_FILTER_TERMS + 1))
     error = assert_invalid_filter(users, text)
     assert "too many" in error.detail
+
+
+# Entra's lookups take a shortcut past scim2-models' parser; it must build the
+# library's own tree, and leave every other filter to the library.
+@pytest.mark.parametrize(
+    "text",
+    [
+        'userName eq "alice@contoso.example"',
+        'userName EQ "Alice@Contoso.example"',
+        'externalId Eq "0b7e8f3a-6a9e-4c1e-9d51-2f4c8c1d0e9a"',
+        'displayName eq "Sales & Marketing (EMEA)"',
+        'displayName eq ""',
+        'userName eq "zoë 漢字 🙂"',
+        'x-Custom_1 eq "value"',
+    ],
+)
+def test_entra_lookups_get_the_tree_scim2_models_builds(text):
+    assert simple_comparison(text) == ScimFilter(text).ast
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'userName eq "a\\"b"',  # an escape
+        'userName eq "a\\u0041"',
+        'userName eq "tab\there"',  # a control character
+        'userName  eq "x"',  # two spaces
+        ' userName eq "x"',
+        'userName eq "x" ',
+        'name.givenName eq "x"',
+        f'{USER}:userName eq "x"',
+        'emails[type eq "work"].value eq "x"',
+        'userName eq "x" and active eq true',
+        'userName ne "x"',
+        "userName eq 1",
+        "userName eq 'x'",
+        '1userName eq "x"',
+    ],
+)
+def test_any_other_filter_goes_to_scim2_models(text):
+    assert simple_comparison(text) is None
+
+
+@settings(max_examples=300, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    attribute=st.from_regex(r"[A-Za-z][A-Za-z0-9_-]{0,20}", fullmatch=True),
+    operator=st.sampled_from(["eq", "EQ", "eQ", "ne", "co"]),
+    value=st.text(max_size=30),
+)
+def test_the_shortcut_never_disagrees_with_scim2_models(attribute, operator, value):
+    text = f'{attribute} {operator} "{value}"'
+    tree = simple_comparison(text)
+    if tree is None:
+        return
+    assert tree == ScimFilter(text).ast

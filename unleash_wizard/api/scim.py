@@ -12,10 +12,13 @@ from typing import Any
 
 from flask import Blueprint
 from flask import Flask
+from flask import Request
 from flask import Response
 from flask import current_app
 from flask import g
 from flask import request
+from flask.sessions import SecureCookieSessionInterface
+from flask.sessions import SessionMixin
 from limits import parse as parse_limit
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError
@@ -89,8 +92,9 @@ def base_url() -> str:
     """Return the externally visible base of the SCIM API (worked out once a request)."""
     if "scim_base_url" not in g:
         public = current_app.config.get("PUBLIC_URL")
-        root = public if public else request.url_root.rstrip("/")
-        g.scim_base_url = root + PREFIX
+        # request.url_root, without the IRI decoding it does on every call.
+        root = public or f"{request.scheme}://{request.host}{request.root_path}"
+        g.scim_base_url = root.rstrip("/") + PREFIX
     return g.scim_base_url
 
 
@@ -214,12 +218,17 @@ def write_log(response: Response) -> Response:
                     ScimError(503, "The database is busy or unavailable; retry the request")
                 )
     try:
-        db.session.rollback()
+        if db.session.registry.has():
+            db.session.rollback()
         if direct.writing or direct.dialect.name == "sqlite":
             direct.rollback()  # SQLite cannot turn a read into a write; PostgreSQL keeps it
-        direct.begin_write()
-        _record(direct, response.status_code)
-        direct.commit()
+        if direct.dialect.name == "sqlite" and g.get("scim_touch") is None:
+            # One INSERT and no transaction open: SQLite commits it by itself.
+            _record(direct, response.status_code)
+        else:
+            direct.begin_write()
+            _record(direct, response.status_code)
+            direct.commit()
     except SQLAlchemyError:
         direct.rollback()
         current_app.logger.exception("Could not write the provisioning log")
@@ -250,17 +259,24 @@ def _record(target: Target, status: int) -> None:
 def _pruned(response: Response) -> Response:
     """Prune old log rows now and then, in a transaction of their own."""
     try:
-        log.maybe_prune(db.session, log.Bounds.from_config(current_app.config))
+        bounds = log.Bounds.from_config(current_app.config)
+        log.maybe_prune(db.session, bounds, engine=db.engine)
     except SQLAlchemyError:
         db.session.rollback()
         current_app.logger.exception("Could not prune the provisioning log")
     return response
 
 
-def _error_response(error: ScimError, headers: dict[str, str] | None = None) -> Response:
-    db.session.rollback()
+def _undo() -> None:
+    """Roll back what this request began, on the session (if it opened one) and on Direct."""
+    if db.session.registry.has():
+        db.session.rollback()
     if "scim_db" in g:
         g.scim_db.rollback()
+
+
+def _error_response(error: ScimError, headers: dict[str, str] | None = None) -> Response:
+    _undo()
     if "scim_log" in g:
         g.scim_log["scim_type"] = error.scim_type
         g.scim_log["detail"] = error.detail
@@ -299,9 +315,7 @@ def handle_database_error(error: SQLAlchemyError) -> Response:
     """Answer a database failure under /scim/v2 as a SCIM error, never an HTML page."""
     if not _is_scim_request():
         raise error
-    db.session.rollback()
-    if "scim_db" in g:
-        g.scim_db.rollback()
+    _undo()
     current_app.logger.warning("SCIM request failed on the database: %s", type(error).__name__)
     if isinstance(error, IntegrityError):
         return _error_response(uniqueness("The resource conflicts with an existing one"))
@@ -321,9 +335,23 @@ def handle_unexpected(error: Exception) -> Response:
     return _error_response(ScimError(500, "Internal error; the request was not applied"))
 
 
+class CookieSessionOutsideScim(SecureCookieSessionInterface):
+    """Flask's cookie session, but none under /scim/v2: a bearer-token API has no session.
+
+    Opening one costs a signing serializer per request for nothing; the null
+    session Flask gives instead is never saved, so no cookie goes out either.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        if request.path == PREFIX or request.path.startswith(PREFIX + "/"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+
 def init_app(app: Flask) -> None:
     """Register the blueprint and its app-wide error handlers."""
     app.register_blueprint(bp)
+    app.session_interface = CookieSessionOutsideScim()
     app.teardown_request(_close_direct)
     app.register_error_handler(ScimError, handle_scim_error)
     app.register_error_handler(HTTPException, handle_http_error)

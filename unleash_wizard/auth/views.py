@@ -136,7 +136,7 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
-# Failed sign-ins are counted per client address in Flask-Limiter's storage
+# Failed sign-ins are counted per client address in extensions.limiter's storage
 # (memory, or Redis through RATELIMIT_STORAGE_URI so instances count together).
 LIMIT_SCOPE = "login-failed"
 

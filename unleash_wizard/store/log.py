@@ -242,8 +242,7 @@ _gates: "weakref.WeakKeyDictionary[Any, _ProcessGate]" = weakref.WeakKeyDictiona
 _gates_lock = threading.Lock()
 
 
-def _gate(session: Session) -> _ProcessGate:
-    engine = session.get_bind()
+def _gate(engine: Any) -> _ProcessGate:
     with _gates_lock:
         gate = _gates.get(engine)
         if gate is None:
@@ -251,16 +250,19 @@ def _gate(session: Session) -> _ProcessGate:
         return gate
 
 
-def maybe_prune(session: Session, bounds: Bounds, now: datetime | None = None) -> Pruned | None:
+def maybe_prune(
+    session: Session, bounds: Bounds, now: datetime | None = None, engine: Any = None
+) -> Pruned | None:
     """Prune when due, in a transaction of its own; return what went, or None when not due.
 
     A process looks at most once per ``bounds.every_requests`` requests or per
     interval, whichever comes first, and costs nothing in between. When it
     looks, the prune time kept in the settings decides: the row is locked
     (SKIP LOCKED on PostgreSQL, the write lock on SQLite), so of several
-    instances only one prunes per interval. Call it with no transaction open.
+    instances only one prunes per interval. Call it with no transaction open;
+    engine, when given, saves looking up the session's.
     """
-    if not _gate(session).due(bounds.every_requests, bounds.interval):
+    if not _gate(engine or session.get_bind()).due(bounds.every_requests, bounds.interval):
         return None
     now = now or utcnow()
     try:
