@@ -15,6 +15,8 @@ from sqlalchemy.engine import Engine
 
 from .store.models import Base
 from .store.transactions import SQLITE_BEGIN
+from .store.transactions import SQLITE_BUSY_SECONDS
+from .store.transactions import sqlite_begin_immediate
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
@@ -72,7 +74,8 @@ def configure_sqlite(engine: Engine) -> None:
     and then writes can then fail with "database is locked" when another writer
     got in between, and the busy timeout does not help with that case. Taking
     over BEGIN lets a write transaction start with BEGIN IMMEDIATE (see
-    store.transactions.begin_write), so writers queue on the busy timeout instead.
+    store.transactions.begin_write), so writers wait for the lock
+    (store.transactions.sqlite_begin_immediate) instead.
     """
 
     @event.listens_for(engine, "connect")
@@ -83,7 +86,7 @@ def configure_sqlite(engine: Engine) -> None:
         # key columns do.
         dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout = 30000")
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_SECONDS * 1000}")
         cursor.execute("PRAGMA foreign_keys = ON")
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode = WAL")
@@ -93,4 +96,7 @@ def configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def on_begin(connection):
         mode = connection.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        if mode == "IMMEDIATE":
+            sqlite_begin_immediate(connection.connection.dbapi_connection)
+        else:
+            connection.exec_driver_sql(f"BEGIN {mode}")

@@ -222,13 +222,10 @@ def write_log(response: Response) -> Response:
             db.session.rollback()
         if direct.writing or direct.dialect.name == "sqlite":
             direct.rollback()  # SQLite cannot turn a read into a write; PostgreSQL keeps it
-        if direct.dialect.name == "sqlite" and g.get("scim_touch") is None:
-            # One INSERT and no transaction open: SQLite commits it by itself.
-            _record(direct, response.status_code)
-        else:
-            direct.begin_write()
-            _record(direct, response.status_code)
-            direct.commit()
+        # Nothing changed but the log: a power cut may lose this row, never a change's.
+        direct.begin_write(durable=False)
+        _record(direct, response.status_code)
+        direct.commit()
     except SQLAlchemyError:
         direct.rollback()
         current_app.logger.exception("Could not write the provisioning log")

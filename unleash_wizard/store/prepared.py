@@ -15,8 +15,10 @@ any other per-call compilation does not belong here.
 """
 
 from collections.abc import Callable
+from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +32,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import scoped_session
 from sqlalchemy.sql import Executable
+
+from .transactions import sqlite_begin_immediate
 
 Processor = Callable[[Any], Any] | None
 
@@ -153,6 +157,7 @@ class Direct:
         self.dialect = engine.dialect
         self._pooled: Any = None
         self.writing = False
+        self._relaxed = False  # this transaction commits without an fsync (SQLite)
 
     @property
     def dbapi_connection(self) -> Any:
@@ -160,12 +165,23 @@ class Direct:
             self._pooled = self.engine.raw_connection()
         return self._pooled.dbapi_connection
 
-    def begin_write(self) -> None:
-        """Start a write transaction (on SQLite, take the write lock now)."""
+    def begin_write(self, durable: bool = True) -> None:
+        """Start a write transaction (on SQLite, take the write lock now).
+
+        durable=False lets SQLite commit it without an fsync (synchronous=NORMAL,
+        for this transaction only): a power cut, not a crash of the app, can lose
+        it. For rows worth less than the wait, the log rows of reads; the wait
+        is time the write lock is held, which every other writer queues behind.
+        PostgreSQL commits it as any other.
+        """
         if self.writing:
             return
         if self.dialect.name == "sqlite":
-            self._statement("BEGIN IMMEDIATE")
+            with _translated(self.dialect, "BEGIN IMMEDIATE"):
+                if not durable:
+                    self.dbapi_connection.execute("PRAGMA synchronous = NORMAL")
+                    self._relaxed = True
+                sqlite_begin_immediate(self.dbapi_connection)
         self.writing = True
 
     def commit(self) -> None:
@@ -176,21 +192,33 @@ class Direct:
                 if connection.in_transaction:
                     self._statement("COMMIT")
             else:
-                connection.commit()
+                with _translated(self.dialect, "COMMIT"):
+                    connection.commit()
         finally:
-            self.writing = False
+            self._finished()
 
     def rollback(self) -> None:
         """Undo anything not committed; ends a read too."""
-        self.writing = False
         if self._pooled is None:
+            self.writing = False
             return
         connection = self._pooled.dbapi_connection
-        if self.dialect.name == "sqlite":
-            if connection.in_transaction:
-                self._statement("ROLLBACK")
-        else:
-            connection.rollback()
+        try:
+            if self.dialect.name == "sqlite":
+                if connection.in_transaction:
+                    self._statement("ROLLBACK")
+            else:
+                with _translated(self.dialect, "ROLLBACK"):
+                    connection.rollback()
+        finally:
+            self._finished()
+
+    def _finished(self) -> None:
+        self.writing = False
+        if self._relaxed:
+            self._relaxed = False
+            with _translated(self.dialect, "PRAGMA synchronous = FULL"):
+                self.dbapi_connection.execute("PRAGMA synchronous = FULL")
 
     def close(self) -> None:
         """Undo anything not committed and give the connection back to the pool."""
@@ -220,6 +248,15 @@ def _resolve(target: Target) -> tuple[Dialect, Any, Any]:
         connection.connection.dbapi_connection,
         connection.dispatch.before_cursor_execute,
     )
+
+
+@contextmanager
+def _translated(dialect: Dialect, sql: str) -> Iterator[None]:
+    """Raise DB-API errors as SQLAlchemy's classes, as Core does."""
+    try:
+        yield
+    except dialect.loaded_dbapi.Error as error:
+        raise exc.DBAPIError.instance(sql, (), error, dialect.loaded_dbapi.Error) from error
 
 
 def _execute(

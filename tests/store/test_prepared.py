@@ -1,0 +1,140 @@
+"""Prepared statements and the Direct connection: SQLAlchemy's types, errors and transactions."""
+
+import threading
+import time
+from datetime import UTC
+from datetime import datetime
+
+import pytest
+from apps import make_app
+from sqlalchemy import bindparam
+from sqlalchemy import event
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import OperationalError
+
+from unleash_wizard.extensions import db
+from unleash_wizard.store import transactions
+from unleash_wizard.store.models import User
+from unleash_wizard.store.prepared import Direct
+from unleash_wizard.store.prepared import Prepared
+from unleash_wizard.store.resources import new_user_rows
+
+INSERT_USER = Prepared.insert(User.__table__, skip=())
+READ_USER = Prepared(
+    select(User.data, User.active, User.created_at, User.deleted_at).where(
+        User.id == bindparam("id")
+    )
+)
+
+
+def user_row(user_id: str, name: str) -> dict:
+    row, _ = new_user_rows(user_id, {"userName": name, "active": False}, datetime.now(UTC))
+    return row
+
+
+def test_values_go_in_and_come_out_as_sqlalchemy_types(app):
+    with app.app_context():
+        direct = Direct(db.engine)
+        try:
+            direct.begin_write()
+            INSERT_USER.execute(direct, user_row("u-1", "Zoë@Example.com"))
+            direct.commit()
+            [(data, active, created, deleted)] = READ_USER.rows(direct, {"id": "u-1"})
+        finally:
+            direct.close()
+    assert data == {"userName": "Zoë@Example.com", "active": False}  # JSON, not text
+    assert active is False  # a bool, not SQLite's 0
+    assert isinstance(created, datetime)
+    assert deleted is None
+
+
+def test_a_constraint_failure_is_sqlalchemys_integrity_error(app):
+    with app.app_context():
+        direct = Direct(db.engine)
+        try:
+            direct.begin_write()
+            INSERT_USER.execute(direct, user_row("u-1", "alice@example.com"))
+            with pytest.raises(IntegrityError):
+                INSERT_USER.execute(direct, user_row("u-1", "bob@example.com"))
+        finally:
+            direct.close()
+
+
+def test_a_rollback_undoes_and_close_gives_back_an_unfinished_write(app):
+    with app.app_context():
+        direct = Direct(db.engine)
+        direct.begin_write()
+        INSERT_USER.execute(direct, user_row("u-1", "alice@example.com"))
+        direct.rollback()
+        direct.begin_write()
+        INSERT_USER.execute(direct, user_row("u-2", "bob@example.com"))
+        direct.close()  # not committed: undone
+        assert db.session.scalars(select(User.id)).all() == []
+
+
+def test_statements_on_the_session_share_its_transaction_and_its_listeners(app):
+    seen = []
+
+    def listen(_conn, _cursor, statement, *_args):
+        seen.append(statement)
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", listen)
+        try:
+            transactions.begin_write(db.session)
+            INSERT_USER.execute(db.session, user_row("u-1", "alice@example.com"))
+            assert db.session.get(User, "u-1") is not None  # same transaction, not committed
+            db.session.rollback()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listen)
+        assert db.session.get(User, "u-1") is None
+    assert any(statement.startswith("INSERT INTO users") for statement in seen)
+
+
+def test_a_prepared_statement_cannot_expand_an_in_list(app):
+    expanding = Prepared(select(User.id).where(User.id.in_(bindparam("ids", expanding=True))))
+    with app.app_context(), pytest.raises(ValueError, match="IN list"):
+        expanding.rows(db.session, {"ids": ["a"]})
+
+
+@pytest.fixture
+def sqlite_app(tmp_path):
+    """An app on SQLite whatever the suite's database: the write lock is SQLite's."""
+    app = make_app(f"sqlite:///{tmp_path / 'lock.db'}")
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_a_sqlite_writer_waits_for_the_lock_and_gets_it_when_freed(sqlite_app):
+    with sqlite_app.app_context():
+        holder, waiter = Direct(db.engine), Direct(db.engine)
+        try:
+            holder.begin_write()
+            threading.Timer(0.3, holder.rollback).start()
+            started = time.monotonic()
+            waiter.begin_write()  # returns once the holder lets go
+            waited = time.monotonic() - started
+            waiter.commit()
+        finally:
+            waiter.close()
+            holder.close()
+    assert waited >= 0.25
+
+
+def test_a_sqlite_writer_gives_up_after_the_busy_timeout(sqlite_app, monkeypatch):
+    monkeypatch.setattr(transactions, "SQLITE_BUSY_SECONDS", 0.2)
+    with sqlite_app.app_context():
+        holder, waiter = Direct(db.engine), Direct(db.engine)
+        try:
+            holder.begin_write()
+            with pytest.raises(OperationalError, match="locked"):
+                waiter.begin_write()
+            assert not waiter.writing
+            # The timeout is back for the connection's other statements.
+            timeout = waiter.dbapi_connection.execute("PRAGMA busy_timeout").fetchone()[0]
+            assert timeout == 200
+        finally:
+            waiter.close()
+            holder.close()
