@@ -16,13 +16,17 @@ from flask import Request
 from flask import Response
 from flask import current_app
 from flask import g
+from flask import has_request_context
 from flask import request
 from flask.sessions import SecureCookieSessionInterface
 from flask.sessions import SessionMixin
 from limits import parse as parse_limit
+from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -165,6 +169,26 @@ def _close_direct(_error: BaseException | None) -> None:
     direct = g.pop("scim_db", None)
     if direct is not None:
         direct.close()
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _release_direct(_session: Session, _transaction: Any) -> None:
+    """When the ORM session starts a transaction in a SCIM request, give Direct's back.
+
+    This runs before the session checks out its connection, so a request holds
+    one pooled connection at a time. Holding two, the threads of one worker
+    could take the whole pool between them, each waiting for its second.
+    Direct checks a connection out again if it is used later.
+    """
+    if has_request_context() and "scim_db" in g and not g.scim_db.writing:
+        g.scim_db.close()
+
+
+def _reader() -> Target:
+    """Return where this request reads: the session once it has begun, else Direct."""
+    if db.session.registry.has() and db.session().in_transaction():
+        return db.session
+    return g.scim_db
 
 
 def _count_bad_token() -> None:
@@ -316,7 +340,8 @@ def handle_database_error(error: SQLAlchemyError) -> Response:
     current_app.logger.warning("SCIM request failed on the database: %s", type(error).__name__)
     if isinstance(error, IntegrityError):
         return _error_response(uniqueness("The resource conflicts with an existing one"))
-    status = 503 if isinstance(error, OperationalError) else 500
+    # Locked, unreachable, or no pooled connection free in time: worth a retry.
+    status = 503 if isinstance(error, (OperationalError, PoolTimeout)) else 500
     return _error_response(
         ScimError(status, "The database is busy or unavailable; retry the request")
     )
@@ -590,7 +615,7 @@ def _user_resources(
     memberships: dict[str, list[tuple[str, str]]] = {}
     # A user created by this request is in no group yet: no query needed.
     if want_groups and not new and len(users) == 1:
-        memberships = {users[0].id: store.groups_of_user(g.scim_db, users[0].id)}
+        memberships = {users[0].id: store.groups_of_user(_reader(), users[0].id)}
     elif want_groups and not new:
         memberships = store.groups_of(db.session, [u.id for u in users])
     resources = [store.user_to_scim(u, root, memberships.get(u.id)) for u in users]

@@ -496,12 +496,14 @@ def add_members(session: Session, group_id: str, user_ids: Iterable[str]) -> Non
     if missing:
         shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
         raise invalid_value(f"No user with id {shown}")
-    statement = (
-        _insert_ignore(session)
-        .values([{"group_id": group_id, "user_id": uid} for uid in wanted])
-        .on_conflict_do_nothing()
+    # Rows as executemany parameters, not a VALUES list built into the statement:
+    # SQLAlchemy sends them as one multi-row INSERT per 1,000 ("insertmanyvalues")
+    # from a statement it compiles once, where a VALUES list of n rows was a new
+    # statement with 2n parameters to compile on every PATCH.
+    session.execute(
+        _insert_ignore(session).on_conflict_do_nothing(),
+        [{"group_id": group_id, "user_id": uid} for uid in wanted],
     )
-    session.execute(statement)
 
 
 def remove_members(session: Session, group_id: str, user_ids: Iterable[str]) -> None:
