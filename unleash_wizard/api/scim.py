@@ -115,9 +115,10 @@ def _is_scim_request() -> bool:
 def authenticate() -> Response | None:
     """Refuse requests without a live token, or while provisioning is paused.
 
-    Every request gets its own pooled connection (g.scim_db, a Direct), on
-    which the token check, the log row of a read or a failure, and whatever
-    runs as Prepared statements (lookups by key, user creates) go. A request
+    Every request gets a Direct (g.scim_db): a pooled connection, checked out
+    when first used and given back when the ORM session starts, for the token
+    check, the log row of a read or a failure, and whatever runs as Prepared
+    statements (lookups by key, user creates). A request
     in DIRECT_WRITES takes the write lock before the token check, so its check,
     its work and its log row are one transaction; any other write runs on the
     ORM session, whose transaction write_log() commits with the log row.
