@@ -7,6 +7,7 @@ from json import dumps
 from pathlib import Path
 
 from sqlalchemy import create_engine
+from sqlalchemy import event
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -104,3 +105,24 @@ def sign_in(client, user_name: str, password: str = PASSWORD, remember: bool = F
     if remember:
         data["remember"] = "y"
     return client.post("/login", data=data, **kwargs)
+
+
+@contextmanager
+def sql_statements(app) -> Iterator[list[str]]:
+    """Yield the list of SQL statements app's engine sends while the block runs.
+
+    It counts what reaches the cursor (a ``before_cursor_execute`` listener),
+    the ORM's statements and the prepared ones alike.
+    """
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        seen.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

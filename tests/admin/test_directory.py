@@ -9,7 +9,7 @@ import re
 import threading
 
 import pytest
-from sqlalchemy import event
+from apps import sql_statements
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -806,20 +806,9 @@ def test_groups_list_shows_member_counts(app, signed_in):
 
 
 def count_selects(app, client, path: str) -> int:
-    statements = []
-
-    def before(conn, cursor, statement, *args):
-        if statement.lstrip().upper().startswith("SELECT"):
-            statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", before)
-    try:
+    with sql_statements(app) as statements:
         page_of(client.get(path))
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
-    return len(statements)
+    return sum(1 for statement in statements if statement.lstrip().upper().startswith("SELECT"))
 
 
 def test_member_counts_take_one_query_however_many_groups(app, signed_in):

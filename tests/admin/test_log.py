@@ -11,7 +11,7 @@ from html import unescape
 from urllib.parse import quote
 
 import pytest
-from sqlalchemy import event
+from apps import sql_statements
 from sqlalchemy import func
 from sqlalchemy import select
 
@@ -544,15 +544,7 @@ def test_maybe_prune_costs_no_query_until_due(app):
     bounds = log.Bounds.from_config({**app.config, "SCIM_LOG_PRUNE_EVERY_REQUESTS": 1000})
     with app.app_context():
         assert log.maybe_prune(db.session, bounds) == log.Pruned(0, 0)
-        statements = []
-
-        def count(*_args):
-            statements.append(1)
-
-        event.listen(db.engine, "before_cursor_execute", count)
-        try:
+        with sql_statements(app) as statements:
             for _ in range(50):
                 assert log.maybe_prune(db.session, bounds) is None
-        finally:
-            event.remove(db.engine, "before_cursor_execute", count)
         assert statements == []

@@ -1,18 +1,16 @@
 """Assertions and small builders shared by the /scim/v2 HTTP tests."""
 
-import json as _json
 import os
-import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from contextlib import contextmanager
 from pathlib import Path
 
+from apps import ScimClient
+from apps import make_app
+from apps import throwaway_database
 from flask import Flask
-from sqlalchemy import create_engine
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
-from unleash_wizard import create_app
 from unleash_wizard.extensions import db
 from unleash_wizard.store import settings
 from unleash_wizard.store import tokens
@@ -87,84 +85,33 @@ def ids(list_response: dict) -> set[str]:
 # ---------------------------------------------------------------------------
 
 
-class TokenClient:
-    """A test client sending application/scim+json with a bearer token."""
-
-    def __init__(self, client, token: str):
-        self.client = client
-        self.headers = {"Authorization": f"Bearer {token}", "Accept": SCIM_JSON}
-
-    def open(self, method: str, path: str, json=None, headers=None, **kwargs):
-        all_headers = {**self.headers, **(headers or {})}
-        if json is not None:
-            kwargs["data"] = _json.dumps(json)
-            all_headers.setdefault("Content-Type", SCIM_JSON)
-        return self.client.open(path, method=method, headers=all_headers, **kwargs)
-
-    def get(self, path, **kwargs):
-        return self.open("GET", path, **kwargs)
-
-    def post(self, path, json=None, **kwargs):
-        return self.open("POST", path, json=json, **kwargs)
-
-    def put(self, path, json=None, **kwargs):
-        return self.open("PUT", path, json=json, **kwargs)
-
-    def patch(self, path, json=None, **kwargs):
-        return self.open("PATCH", path, json=json, **kwargs)
-
-    def delete(self, path, **kwargs):
-        return self.open("DELETE", path, **kwargs)
-
-
 @contextmanager
 def own_app(
     tmp_dir: Path, url: str | None = None, **overrides
-) -> Iterator[tuple[Flask, TokenClient]]:
+) -> Iterator[tuple[Flask, ScimClient]]:
     """Yield an app with SCIM on and one token, and a client using that token.
 
     With url, the app runs on that database, emptied first. Without, it gets
     a database of its own (a throwaway one on TEST_DATABASE_URL's server), for
     module-scoped data that must outlive the tests emptying the shared one.
     """
-    server = os.environ.get("TEST_DATABASE_URL", "")
-    admin = None
-    if url is None and server.startswith("postgresql"):
-        name = f"uwz_test_{uuid.uuid4().hex[:12]}"
-        admin = create_engine(server, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    elif url is None:
-        url = f"sqlite:///{tmp_dir / 'module.db'}"
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "test-secret-key",
-            "SQLALCHEMY_DATABASE_URI": url,
-            "WTF_CSRF_ENABLED": False,
-            "PUBLIC_URL": "https://wizard.example.com",
-            "RATELIMIT_ENABLED": False,
-            **overrides,
-        }
-    )
-    try:
-        with app.app_context():
-            db.create_all()
-        empty_database(app)
-        with app.app_context():
-            settings.put(db.session, settings.SCIM_ENABLED, True)
-            secret = tokens.issue(db.session, "entra").secret
-            db.session.commit()
-        yield app, TokenClient(app.test_client(), secret)
-    finally:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
-        if admin is not None:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+    with ExitStack() as stack:
+        if url is None:
+            server = os.environ.get("TEST_DATABASE_URL", "")
+            url = stack.enter_context(
+                throwaway_database(server if server.startswith("postgresql") else None, tmp_dir)
+            )
+        app = make_app(url, **overrides)
+        try:
+            with app.app_context():
+                settings.put(db.session, settings.SCIM_ENABLED, True)
+                secret = tokens.issue(db.session, "entra").secret
+                db.session.commit()
+            yield app, ScimClient(app.test_client(), secret)
+        finally:
+            with app.app_context():
+                db.session.remove()
+                db.engine.dispose()
 
 
 def empty_database(app: Flask) -> None:

@@ -3,6 +3,7 @@
 import uuid
 
 import pytest
+from apps import sql_statements
 from scim_checks import ADSCIM_GROUP
 from scim_checks import GROUP
 from scim_checks import LIST
@@ -15,7 +16,6 @@ from scim_checks import empty_database
 from scim_checks import ids
 from scim_checks import own_app
 from scim_checks import patch_body
-from sqlalchemy import event
 from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import select
@@ -25,6 +25,7 @@ from unleash_wizard.store.models import Group
 from unleash_wizard.store.models import Membership
 from unleash_wizard.store.models import User
 from unleash_wizard.store.models import utcnow
+from unleash_wizard.store.resources import new_user_rows
 
 PUBLIC = "https://wizard.example.com/scim/v2"
 
@@ -482,44 +483,21 @@ def test_patch_members_sub_attribute_path_is_invalid_path(scim, users):
 
 def test_patch_adds_two_thousand_members_in_one_request(app, scim):
     now = utcnow()
-    new_ids = [str(uuid.uuid4()) for _ in range(2000)]
+    rows = [
+        new_user_rows(str(uuid.uuid4()), {"userName": f"bulk{i}@example.com"}, now)[0]
+        for i in range(2000)
+    ]
+    new_ids = [row["id"] for row in rows]
     with app.app_context():
-        db.session.execute(
-            insert(User),
-            [
-                {
-                    "id": uid,
-                    "user_name": f"bulk{i}@example.com",
-                    "user_name_key": f"bulk{i}@example.com",
-                    "scim_managed": True,
-                    "active": True,
-                    "role": "viewer",
-                    "data": {"userName": f"bulk{i}@example.com"},
-                    "created_at": now,
-                    "modified_at": now,
-                    "version": 1,
-                }
-                for i, uid in enumerate(new_ids)
-            ],
-        )
+        db.session.execute(insert(User), rows)
         db.session.commit()
     group = create_group(scim, "Everyone")
-    statements = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with sql_statements(app) as statements:
         response = patch_group(
             scim,
             group["id"],
             {"op": "add", "path": "members", "value": [{"value": uid} for uid in new_ids]},
         )
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
     assert response.status_code == 204
     # One statement for the members, not a round trip per member.

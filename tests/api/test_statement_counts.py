@@ -3,9 +3,9 @@
 Entra provisions 100k-user tenants and grows groups one member at a time, so a
 request whose statements grow with the number of users, the size of the group
 or the number of members in one PATCH (an N+1) gets slower as the tenant grows.
-These tests count the statements each request sends (an SQLAlchemy
-``before_cursor_execute`` listener) on small and large data and want the same
-number; they time nothing.
+These tests count the statements each request sends (tests/apps.py's
+sql_statements, an SQLAlchemy ``before_cursor_execute`` listener) on small and
+large data and want the same number; they time nothing.
 """
 
 import uuid
@@ -14,10 +14,10 @@ from datetime import UTC
 from datetime import datetime
 
 import pytest
+from apps import sql_statements
 from scim_checks import PATCH_OP
 from scim_checks import own_app
 from scim_checks import user_body
-from sqlalchemy import event
 from sqlalchemy import insert
 
 from unleash_wizard.extensions import db
@@ -25,6 +25,7 @@ from unleash_wizard.store.models import Group
 from unleash_wizard.store.models import Membership
 from unleash_wizard.store.models import User
 from unleash_wizard.store.models import UserEmail
+from unleash_wizard.store.resources import new_user_rows
 
 MANY = 2000  # users, or members of one group, on the large side
 
@@ -44,38 +45,18 @@ def setup(tmp_path_factory):
 def seed_users(app, prefix: str, count: int) -> list[str]:
     """Insert count SCIM users straight into the database; return their ids."""
     now = datetime.now(UTC)
-    ids = [str(uuid.uuid4()) for _ in range(count)]
-    names = [f"{prefix}{i}@example.com" for i in range(count)]
+    users, emails = [], []
+    for i in range(count):
+        name = f"{prefix}{i}@example.com"
+        data = {"userName": name, "displayName": name, "emails": [{"value": name, "primary": True}]}
+        row, email_rows = new_user_rows(str(uuid.uuid4()), data, now)
+        users.append(row)
+        emails.extend(email_rows)
     with app.app_context():
-        db.session.execute(
-            insert(User),
-            [
-                {
-                    "id": uid,
-                    "user_name": name,
-                    "user_name_key": name,
-                    "display_name": name,
-                    "display_name_key": name,
-                    "active": True,
-                    "scim_managed": True,
-                    "role": "viewer",
-                    "data": {"userName": name, "displayName": name},
-                    "created_at": now,
-                    "modified_at": now,
-                    "version": 1,
-                }
-                for uid, name in zip(ids, names, strict=True)
-            ],
-        )
-        db.session.execute(
-            insert(UserEmail),
-            [
-                {"user_id": uid, "value": name, "value_key": name, "type": "work", "primary": True}
-                for uid, name in zip(ids, names, strict=True)
-            ],
-        )
+        db.session.execute(insert(User), users)
+        db.session.execute(insert(UserEmail), emails)
         db.session.commit()
-    return ids
+    return [row["id"] for row in users]
 
 
 def seed_group(app, name: str, members: list[str]) -> str:
@@ -113,18 +94,8 @@ def statements(app, client, send: Callable[[], object], status: int) -> list[str
     last-used write of the token falls there and never into the count.
     """
     client.get("/scim/v2/ServiceProviderConfig")
-    seen: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with sql_statements(app) as seen:
         response = send()
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     assert response.status_code == status, response.get_data(as_text=True)
     return seen
 

@@ -10,13 +10,13 @@ from datetime import timedelta
 from datetime import timezone
 
 import pytest
+from apps import ScimClient
 from flask import Flask
 from scim_checks import ENTERPRISE
 from scim_checks import LIST
 from scim_checks import SCIM_JSON
 from scim_checks import SEARCH
 from scim_checks import USER
-from scim_checks import TokenClient
 from scim_checks import assert_scim_error
 from scim_checks import assert_scim_json
 from scim_checks import create_user
@@ -466,7 +466,7 @@ def test_patch_and_put_of_deleted_user_are_404(scim):
 @dataclass
 class Directory:
     app: Flask
-    scim: TokenClient
+    scim: ScimClient
     users: list[dict]
 
 
@@ -655,7 +655,7 @@ def test_user_resource_lists_its_groups(scim):
 
 
 @pytest.fixture(scope="module")
-def people(tmp_path_factory) -> Iterator[tuple[TokenClient, dict[str, str]]]:
+def people(tmp_path_factory) -> Iterator[tuple[ScimClient, dict[str, str]]]:
     """Three users with varied attributes, in a database this module's filters share."""
     with own_app(tmp_path_factory.mktemp("people")) as (_, scim):
         alice = create_user(

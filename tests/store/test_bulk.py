@@ -1,7 +1,7 @@
 """Deleting every SCIM user or group: a fixed number of statements, local accounts untouched."""
 
 import pytest
-from sqlalchemy import event
+from apps import sql_statements
 from sqlalchemy import select
 
 from unleash_wizard.extensions import db
@@ -36,28 +36,17 @@ def populate(app, users: int, groups: int) -> str:
         return admin.id
 
 
-def statements_during(function) -> int:
-    count = 0
-
-    def count_one(*_args):
-        nonlocal count
-        count += 1
-
-    engine = db.engine
-    event.listen(engine, "before_cursor_execute", count_one)
-    try:
+def statements_during(app, function) -> int:
+    with sql_statements(app) as seen, app.app_context():
         function(db.session)
         db.session.commit()
-    finally:
-        event.remove(engine, "before_cursor_execute", count_one)
-    return count
+    return len(seen)
 
 
 @pytest.mark.parametrize("delete", [bulk.delete_all_scim_users, bulk.delete_all_scim_groups])
 def test_bulk_delete_takes_the_same_statements_for_3_rows_as_for_60(app, db_url, delete):
     populate(app, users=3, groups=3)
-    with app.app_context():
-        few = statements_during(delete)
+    few = statements_during(app, delete)
     with app.app_context():
         db.session.execute(Membership.__table__.delete())
         db.session.execute(UserEmail.__table__.delete())
@@ -65,8 +54,7 @@ def test_bulk_delete_takes_the_same_statements_for_3_rows_as_for_60(app, db_url,
         db.session.execute(Group.__table__.delete())
         db.session.commit()
     populate(app, users=60, groups=60)
-    with app.app_context():
-        many = statements_during(delete)
+    many = statements_during(app, delete)
 
     assert few == many
     assert many <= 6

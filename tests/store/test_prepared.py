@@ -7,8 +7,8 @@ from datetime import datetime
 
 import pytest
 from apps import make_app
+from apps import sql_statements
 from sqlalchemy import bindparam
-from sqlalchemy import event
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError
@@ -74,20 +74,11 @@ def test_a_rollback_undoes_and_close_gives_back_an_unfinished_write(app):
 
 
 def test_statements_on_the_session_share_its_transaction_and_its_listeners(app):
-    seen = []
-
-    def listen(_conn, _cursor, statement, *_args):
-        seen.append(statement)
-
-    with app.app_context():
-        event.listen(db.engine, "before_cursor_execute", listen)
-        try:
-            transactions.begin_write(db.session)
-            INSERT_USER.execute(db.session, user_row("u-1", "alice@example.com"))
-            assert db.session.get(User, "u-1") is not None  # same transaction, not committed
-            db.session.rollback()
-        finally:
-            event.remove(db.engine, "before_cursor_execute", listen)
+    with sql_statements(app) as seen, app.app_context():
+        transactions.begin_write(db.session)
+        INSERT_USER.execute(db.session, user_row("u-1", "alice@example.com"))
+        assert db.session.get(User, "u-1") is not None  # same transaction, not committed
+        db.session.rollback()
         assert db.session.get(User, "u-1") is None
     assert any(statement.startswith("INSERT INTO users") for statement in seen)
 
