@@ -1,5 +1,6 @@
 """The app the tests run and a SCIM client for it, shared by fixtures and helpers."""
 
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -89,6 +90,20 @@ class ScimClient:
 
     def delete(self, path, **kwargs):
         return self.open("DELETE", path, **kwargs)
+
+
+# A form's hidden CSRF field, whichever order Flask-WTF writes its attributes in.
+CSRF_FIELD = re.compile(
+    r'name="csrf_token" type="hidden" value="([^"]+)"'
+    r'|type="hidden" name="csrf_token" value="([^"]+)"'
+)
+
+
+def csrf_token(page: str) -> str:
+    """Return the CSRF token of the (first) form on page."""
+    match = CSRF_FIELD.search(page)
+    assert match, page
+    return match.group(1) or match.group(2)
 
 
 def add_local(app, user_name: str, role: str = "admin", password: str = PASSWORD) -> str:

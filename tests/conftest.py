@@ -103,6 +103,12 @@ def app_with(db_url) -> Iterator[Callable[..., Flask]]:
 
 
 @pytest.fixture
+def csrf_app(app_with) -> Flask:
+    """Return an app with CSRF checks on, as in production."""
+    return app_with(WTF_CSRF_ENABLED=True)
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

@@ -4,14 +4,12 @@ New routes are covered without touching this file: a page added later is
 checked as soon as it is registered, and must be listed here to be open.
 """
 
-import re
 from datetime import timedelta
 
-import pytest
+from apps import csrf_token
 from flask import Flask
 from werkzeug.routing import Rule
 
-from unleash_wizard import create_app
 from unleash_wizard.extensions import db
 from unleash_wizard.store import accounts
 from unleash_wizard.store import settings
@@ -113,37 +111,13 @@ def test_viewers_get_403_on_every_admin_page_and_action(app, client):
                 assert response.status_code == 403, (method, rule.rule, response.status_code)
 
 
-@pytest.fixture
-def csrf_app(db_url):
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "test-secret-key",
-            "SQLALCHEMY_DATABASE_URI": db_url,
-            "WTF_CSRF_ENABLED": True,
-            "RATELIMIT_ENABLED": False,
-        }
-    )
-    with app.app_context():
-        db.drop_all()
-        db.create_all()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.drop_all()
-        db.engine.dispose()
-
-
 def test_every_form_refuses_a_post_without_csrf_token(csrf_app):
     app = csrf_app
     add_account(app, "admin", accounts.ADMIN)
     client = app.test_client()
-    page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
-    token = token or re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert token, "the sign-in form carries a CSRF token"
+    token = csrf_token(client.get("/login").get_data(as_text=True))
     signed = client.post(
-        "/login", data={"username": "admin", "password": PASSWORD, "csrf_token": token.group(1)}
+        "/login", data={"username": "admin", "password": PASSWORD, "csrf_token": token}
     )
     assert signed.status_code == 302
 

@@ -4,6 +4,7 @@ import json
 import re
 
 import pytest
+from apps import csrf_token
 from sqlalchemy import select
 
 from unleash_wizard import auth
@@ -54,14 +55,6 @@ def admin(app) -> str:
 def signed_in(client, admin):
     sign_in(client, "admin")
     return client
-
-
-def csrf_token(page: str) -> str:
-    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page) or re.search(
-        r'type="hidden" name="csrf_token" value="([^"]+)"', page
-    )
-    assert match, page
-    return match.group(1)
 
 
 def secret_in(response) -> str:

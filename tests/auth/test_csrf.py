@@ -1,24 +1,9 @@
 """With CSRF on, as in production, forms without their token are refused."""
 
-import re
-
-import pytest
 from apps import PASSWORD
 from apps import add_local
+from apps import csrf_token
 from auth_helpers import local_users
-
-
-def csrf_token(page: str) -> str:
-    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page) or re.search(
-        r'type="hidden" name="csrf_token" value="([^"]+)"', page
-    )
-    assert match, page
-    return match.group(1)
-
-
-@pytest.fixture
-def csrf_app(app_with):
-    return app_with(WTF_CSRF_ENABLED=True)
 
 
 def test_login_without_a_csrf_token_is_refused_with_400(csrf_app):

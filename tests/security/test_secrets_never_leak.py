@@ -24,6 +24,7 @@ import zlib
 from pathlib import Path
 
 import httpx
+from apps import csrf_token
 from live import ROOT
 from live import run_live_server
 from security_helpers import get_urls
@@ -43,7 +44,6 @@ SECRET_KEY = "live-server-secret-key"  # what tests/live.py gives gunicorn
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 SHOWN_ONCE = re.compile(r'id="new-token-secret">\s*(uwz_[A-Za-z0-9_-]+)\s*<')
 
 
@@ -67,9 +67,8 @@ class Admin:
     def post(self, path: str, data: dict, page: str | None = None) -> httpx.Response:
         """Post data as the form on page (default: path) would, with its CSRF token."""
         form_page = self.http.get(page or path)
-        token = CSRF.search(form_page.text)
-        assert token, f"no CSRF token on {page or path}"
-        response = self.http.post(path, data={**data, "csrf_token": token.group(1)})
+        token = csrf_token(form_page.text)
+        response = self.http.post(path, data={**data, "csrf_token": token})
         return self.keep(f"POST {path}", response)
 
     def shown_token(self, response: httpx.Response) -> str:

@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 from apps import ScimClient
+from apps import csrf_token
 from security_helpers import PASSWORD
 from security_helpers import get_urls
 from security_helpers import inline_code
@@ -341,7 +342,7 @@ def test_behind_an_https_proxy_forms_work_with_the_same_origin_referrer(app_with
     client = app.test_client()
     forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "wizard.example.com"}
     page = client.get("/login", headers=forwarded).get_data(as_text=True)
-    csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    csrf = csrf_token(page)
     form = {"username": "admin", "password": PASSWORD, "csrf_token": csrf}
 
     without_referrer = client.post("/login", data=form, headers=forwarded)

@@ -1,24 +1,15 @@
 """With CSRF on, as in production, the wizard's forms need their token."""
 
-import re
-
 import pytest
 from apps import PASSWORD
 from apps import add_local
+from apps import csrf_token
 from wizard_helpers import get_setting
 from wizard_helpers import put_setting
 from wizard_helpers import text
 
 from unleash_wizard.store.models import utcnow
 from unleash_wizard.wizard import checks
-
-
-def csrf_token(page: str) -> str:
-    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page) or re.search(
-        r'type="hidden" name="csrf_token" value="([^"]+)"', page
-    )
-    assert match, page
-    return match.group(1)
 
 
 @pytest.fixture
