@@ -90,22 +90,39 @@ def disable() -> dict[str, Any]:
 # ---------------------------------------------------------------------------
 
 
-def create_users(indexes: range, ids: dict[int, str]) -> Iterator[Task]:
-    """Yield, per user, Entra's lookup then POST; the new id goes into ids."""
+def _look_up_then_create(
+    collection: str,
+    attribute: str,
+    name: Callable[[int], str],
+    body: Callable[[int], dict[str, Any]],
+    indexes: range,
+    ids: dict[int, str],
+) -> Iterator[Task]:
+    """Yield, per index, Entra's lookup by attribute, then the POST when nothing was found.
+
+    The id found or created goes into ids.
+    """
     for index in indexes:
 
         def task(client: Client, index: int = index) -> None:
             found = client.request(
-                "GET", filter_path("Users", "userName", user_name(index)), kind="lookup"
+                "GET", filter_path(collection, attribute, name(index)), kind="lookup"
             )
             if found.body and found.body.get("totalResults"):
                 ids[index] = found.body["Resources"][0]["id"]
                 return
-            made = client.request("POST", "/Users", user_body(index), kind="create", expect=(201,))
+            made = client.request(
+                "POST", f"/{collection}", body(index), kind="create", expect=(201,)
+            )
             if made.body and "id" in made.body:
                 ids[index] = made.body["id"]
 
         yield task
+
+
+def create_users(indexes: range, ids: dict[int, str]) -> Iterator[Task]:
+    """Yield, per user, Entra's userName lookup then POST; the new id goes into ids."""
+    return _look_up_then_create("Users", "userName", user_name, user_body, indexes, ids)
 
 
 def look_up_users(indexes: list[int], kind: str = "lookup") -> Iterator[Task]:
@@ -119,23 +136,8 @@ def look_up_users(indexes: list[int], kind: str = "lookup") -> Iterator[Task]:
 
 
 def create_groups(indexes: range, ids: dict[int, str]) -> Iterator[Task]:
-    """Yield, per group, Entra's displayName lookup then POST."""
-    for index in indexes:
-
-        def task(client: Client, index: int = index) -> None:
-            found = client.request(
-                "GET", filter_path("Groups", "displayName", group_name(index)), kind="lookup"
-            )
-            if found.body and found.body.get("totalResults"):
-                ids[index] = found.body["Resources"][0]["id"]
-                return
-            made = client.request(
-                "POST", "/Groups", group_body(index), kind="create", expect=(201,)
-            )
-            if made.body and "id" in made.body:
-                ids[index] = made.body["id"]
-
-        yield task
+    """Yield, per group, Entra's displayName lookup then POST; the new id goes into ids."""
+    return _look_up_then_create("Groups", "displayName", group_name, group_body, indexes, ids)
 
 
 def patch_members(
