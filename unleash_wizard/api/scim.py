@@ -57,8 +57,8 @@ from ..store.prepared import Direct
 from ..store.prepared import Target
 from ..store.sqlfilter import group_condition
 from ..store.sqlfilter import json_column
-from ..store.sqlfilter import key_equality
 from ..store.sqlfilter import user_condition
+from ..store.sqlfilter import user_key_equality
 from ..store.transactions import begin_write
 from ..store.transactions import writing
 from . import discovery
@@ -137,8 +137,6 @@ def authenticate() -> Response | None:
         token, enabled = tokens.credentials(
             direct, secret.strip() if scheme.lower() == "bearer" else ""
         )
-        if g.scim_write and not direct.writing:
-            direct.rollback()  # the work runs on the session: hold no transaction here
         live = token is not None and tokens.is_live(token)
         if not live:
             direct.rollback()
@@ -642,7 +640,7 @@ def search_users(params: dict[str, Any]) -> dict[str, Any]:
     condition = None
     if listing.filter_text:
         node = parse_filter(user_type(), listing.filter_text)
-        key = key_equality(node, store.KEY_COLUMNS)
+        key = user_key_equality(node, store.KEY_COLUMNS)
         if key is not None and listing.start == 1 and not listing.sort_by and listing.count:
             # Entra's lookup: an equality on an indexed key, as Prepared statements.
             # A page that comes back full may have more: the general query counts them.

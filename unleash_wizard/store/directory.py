@@ -275,7 +275,7 @@ def remove_user(session: Session, user: User) -> None:
 
 def member_groups(session: Session, user_id: str) -> list[tuple[str, str]]:
     """Return the (id, displayName) of the live groups the user is in."""
-    return resources.groups_of(session, [user_id])[user_id]
+    return resources.groups_of_user(session, user_id)
 
 
 # ---------------------------------------------------------------------------

@@ -101,34 +101,22 @@ def get_user(session: Session, user_id: str, lock: bool = False) -> User | None:
     return session.scalar(query)
 
 
-def find_user_by_name(session: Session, user_name: str) -> User | None:
-    """Return any live user, local or SCIM-managed, whose userName matches case-insensitively."""
-    return session.scalar(
-        select(User).where(User.user_name_key == user_name.lower(), User.deleted_at.is_(None))
-    )
-
-
 # Entra's cycles are mostly these: a lookup by an equality on an indexed key,
 # then a create. They run as Prepared statements (see prepared.py); every other
 # query goes through the ORM.
 _LIVE_USER_ROWS = select(
     User.id, User.data, User.active, User.created_at, User.modified_at, User.version
 ).where(User.scim_managed.is_(True), User.deleted_at.is_(None))
-# The indexed columns an equality filter can look up directly, by SCIM name,
-# and whether the value is lowered first (userName is not caseExact).
-KEY_COLUMNS: dict[str, tuple[Any, bool]] = {
-    "id": (User.id, False),
-    "userName": (User.user_name_key, True),
-    "externalId": (User.external_id, False),
-}
+# The indexed columns a lookup by equality reads directly, by column name.
 _USERS_BY_KEY = {
-    name: Prepared(
+    column.key: Prepared(
         _LIVE_USER_ROWS.where(column == bindparam("value"))
         .order_by(User.created_at, User.id)
         .limit(bindparam("limit"))
     )
-    for name, (column, _) in KEY_COLUMNS.items()
+    for column in (User.id, User.user_name_key, User.external_id)
 }
+KEY_COLUMNS = frozenset(_USERS_BY_KEY)
 _NAME_TAKEN = Prepared(
     select(User.id, User.scim_managed).where(
         User.user_name_key == bindparam("key"), User.deleted_at.is_(None)
@@ -144,12 +132,13 @@ _GROUPS_OF_USER = Prepared(
 )
 
 
-def users_by_key(target: Target, name: str, value: str, limit: int) -> list[UserRow]:
-    """Return up to limit SCIM-visible users whose KEY_COLUMNS[name] equals value, oldest first."""
-    _, lowered = KEY_COLUMNS[name]
-    rows = _USERS_BY_KEY[name].rows(
-        target, {"value": value.lower() if lowered else value, "limit": limit}
-    )
+def users_by_key(target: Target, column: str, value: str, limit: int) -> list[UserRow]:
+    """Return up to limit SCIM-visible users whose column (one of KEY_COLUMNS) holds value.
+
+    value is as the column stores it (sqlfilter.user_key_equality gives it so):
+    a userName lowered. Oldest first.
+    """
+    rows = _USERS_BY_KEY[column].rows(target, {"value": value, "limit": limit})
     return [UserRow(*row) for row in rows]
 
 
@@ -208,7 +197,7 @@ def insert_user(target: Target, data: dict[str, Any]) -> UserRow:
     _INSERT_USER.execute(target, row)
     for email in emails:
         _INSERT_EMAIL.execute(target, email)
-    return UserRow(row["id"], row["data"], row["active"], row["created_at"], row["modified_at"], 1)
+    return UserRow(*(row[field] for field in UserRow._fields))
 
 
 def new_user_rows(

@@ -7,7 +7,7 @@ on both SQLite and PostgreSQL, if not indexed.
 """
 
 from collections.abc import Callable
-from collections.abc import Mapping
+from collections.abc import Collection
 from datetime import UTC
 from datetime import datetime
 from typing import Any
@@ -32,7 +32,6 @@ from ..scim.filters import Node
 from ..scim.filters import Term
 from ..scim.filters import Within
 from ..scim.filters import invalid_filter
-from ..scim.resources import GROUP
 from ..scim.resources import USER
 from ..scim.resources import AttrRef
 from .models import Group
@@ -57,21 +56,25 @@ def group_condition(node: Node) -> ColumnElement[bool]:
     return _translate(node, _group_column, _group_within)
 
 
-def key_equality(node: Node, names: Mapping[str, Any]) -> tuple[str, str] | None:
-    """Return (attribute, value) when node is `<attribute> eq "<string>"` on one of names.
+def user_key_equality(node: Node, columns: Collection[str]) -> tuple[str, str] | None:
+    """Return (column, value) when node is `<attribute> eq "<string>"` on one of the columns.
 
-    Such a filter (Entra's lookups: userName, externalId, displayName) can run
-    as a prepared statement on the attribute's indexed column instead of a
-    query built for it.
+    The column and the value are what user_condition() would compare, the
+    value lowered where the column holds lowered text, so the lookup (Entra's:
+    userName, externalId) can run as a prepared statement on that column.
     """
     if not isinstance(node, Term) or node.op != CompareOperator.eq:
         return None
-    ref = node.ref
-    if ref.sub is not None or ref.name not in names or not isinstance(node.value, str):
+    if not isinstance(node.value, str) or node.ref.attribute.multi_valued:
         return None
-    if ref.urn not in (None, USER, GROUP):  # not an extension's attribute of that name
+    column, lowered = _user_column(node.ref)
+    if not isinstance(column, InstrumentedAttribute) or column.key not in columns:
         return None
-    return ref.name, node.value
+    if node.ref.target.case_exact:
+        return column.key, node.value
+    # As compare() does: a lowered column takes the value lowered; any other
+    # column would be compared as lower(column), which no index serves.
+    return (column.key, node.value.lower()) if lowered else None
 
 
 ColumnFor = Callable[[AttrRef], tuple[Column, bool]]

@@ -111,7 +111,7 @@ def find(session: Session, secret: str) -> ScimToken | None:
 
 
 def touch_due(token: ScimToken | Credential, now: datetime | None = None) -> bool:
-    """Return whether touch() would record a use of token now."""
+    """Return whether a use of token is due to be recorded (touch_id), at most once a minute."""
     last = aware(token.last_used_at)
     return last is None or (now or utcnow()) - last >= LAST_USED_RESOLUTION
 
@@ -145,12 +145,6 @@ def credentials(session: Session, secret: str) -> tuple[Credential | None, bool]
         return None, False
     *token, enabled = rows[0]
     return Credential(*token), bool(enabled)
-
-
-def touch(session: Session, token: ScimToken | Credential) -> None:
-    """Record that token was used, at most once a minute (the caller commits)."""
-    if touch_due(token):
-        touch_id(session, token.id)
 
 
 _TOUCH = Prepared(
