@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from flask import request
 from scim_checks import SCIM_JSON
 from scim_checks import assert_scim_error
 from scim_checks import assert_scim_json
@@ -236,3 +237,12 @@ def test_provisioning_log_never_holds_the_token(app, client, scim_token, scim):
                 assert scim_token[8:24] not in text, f"token part in provisioning_log.{column}"
                 assert token_hash not in text
         assert {401, 409, 404, 201, 200, 204} <= {row.status for row in rows}
+
+
+@pytest.mark.parametrize("path", ["/scim/v2", "/scim/v2/Users"])
+def test_scim_requests_open_no_cookie_session_and_pages_do(app, path):
+    interface = app.session_interface
+    with app.test_request_context(path):
+        assert interface.is_null_session(interface.open_session(app, request))
+    with app.test_request_context("/login"):
+        assert not interface.is_null_session(interface.open_session(app, request))

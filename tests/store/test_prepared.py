@@ -129,3 +129,25 @@ def test_a_sqlite_writer_gives_up_after_the_busy_timeout(sqlite_app, monkeypatch
         finally:
             waiter.close()
             holder.close()
+
+
+def test_a_write_that_need_not_be_durable_skips_the_fsync_for_itself_only(sqlite_app):
+    with sqlite_app.app_context():
+        direct = Direct(db.engine)
+        synchronous = "PRAGMA synchronous"
+        try:
+            direct.begin_write(durable=False)
+            during = direct.dbapi_connection.execute(synchronous).fetchone()[0]
+            INSERT_USER.execute(direct, user_row("u-1", "alice@example.com"))
+            direct.commit()
+            after_commit = direct.dbapi_connection.execute(synchronous).fetchone()[0]
+            direct.begin_write(durable=False)
+            direct.rollback()
+            after_rollback = direct.dbapi_connection.execute(synchronous).fetchone()[0]
+            direct.begin_write()
+            durable = direct.dbapi_connection.execute(synchronous).fetchone()[0]
+            direct.rollback()
+        finally:
+            direct.close()
+    # 1 is NORMAL (no fsync at commit in WAL mode), 2 is FULL.
+    assert (during, after_commit, after_rollback, durable) == (1, 2, 2, 2)
