@@ -251,12 +251,14 @@ def _resolve(target: Target) -> tuple[Dialect, Any, Any]:
 
 
 @contextmanager
-def _translated(dialect: Dialect, sql: str) -> Iterator[None]:
-    """Raise DB-API errors as SQLAlchemy's classes, as Core does."""
+def _translated(dialect: Dialect, sql: str, arguments: Any = ()) -> Iterator[None]:
+    """Raise DB-API errors as SQLAlchemy's classes (IntegrityError...), as Core does."""
     try:
         yield
     except dialect.loaded_dbapi.Error as error:
-        raise exc.DBAPIError.instance(sql, (), error, dialect.loaded_dbapi.Error) from error
+        raise exc.DBAPIError.instance(
+            sql, arguments, error, dialect.loaded_dbapi.Error, dialect=dialect
+        ) from error
 
 
 def _execute(
@@ -265,12 +267,10 @@ def _execute(
     cursor = dbapi_connection.cursor()
     for listener in listeners:
         listener(None, cursor, sql, arguments, None, False)
-    try:
-        cursor.execute(sql, arguments)
-    except dialect.loaded_dbapi.Error as error:
-        cursor.close()
-        # The same exception classes Core raises (IntegrityError, OperationalError...).
-        raise exc.DBAPIError.instance(
-            sql, arguments, error, dialect.loaded_dbapi.Error, dialect=dialect
-        ) from error
+    with _translated(dialect, sql, arguments):
+        try:
+            cursor.execute(sql, arguments)
+        except BaseException:
+            cursor.close()
+            raise
     return cursor
