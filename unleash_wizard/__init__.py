@@ -1,19 +1,70 @@
 """unleash-wizard: where Microsoft Entra ID provisions users and groups over SCIM 2.0."""
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
+from flask import request
 
 from . import config
 from . import extensions
 from . import security
 
 ROOT = Path(__file__).resolve().parent.parent
+API_PATH = "/scim/v2"
+# App-wide hooks of extensions that serve the browser pages only: Flask-WTF's
+# CSRF check (the SCIM blueprint is exempt anyway) and Flask-Login's
+# remember-me cookie (a SCIM request has no session to hold one).
+PAGE_HOOKS = frozenset({"csrf_protect", "_update_remember_cookie"})
+
+
+class App(Flask):
+    """Flask, minus a cost the SCIM API would pay on each of Entra's requests.
+
+    No view or hook here is a coroutine, yet Flask's ensure_sync() asks
+    inspect about each one on every call, nine times a request. The answer
+    is remembered per function here; a bounded number of them, so that
+    functions made per request (after_this_request) cannot grow the cache.
+    """
+
+    SYNC_CACHE_SIZE = 512
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._sync: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        found = self._sync.get(func)
+        if found is None:
+            found = super().ensure_sync(func)
+            if len(self._sync) < self.SYNC_CACHE_SIZE:
+                self._sync[func] = found
+        return found
+
+
+def pages_only(hook: Callable[..., Any]) -> Callable[..., Any]:
+    """Return a before- or after-request hook that lets requests under /scim/v2 pass."""
+
+    @functools.wraps(hook)
+    def wrapped(*args: Any) -> Any:
+        path = request.path
+        if path == API_PATH or path.startswith(API_PATH + "/"):
+            return args[0] if args else None  # an after-request hook gets the response
+        return hook(*args)
+
+    return wrapped
+
+
+def _skip_page_hooks_on_api(app: Flask) -> None:
+    for hooks in (app.before_request_funcs[None], app.after_request_funcs[None]):
+        hooks[:] = [pages_only(f) if f.__name__ in PAGE_HOOKS else f for f in hooks]
 
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Return the configured application."""
-    app = Flask(
+    app = App(
         __name__,
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
@@ -29,6 +80,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     config.finalize(app.config, Path(app.instance_path))
 
     extensions.init_app(app)
+    _skip_page_hooks_on_api(app)
     security.init_app(app)
 
     from . import auth

@@ -123,16 +123,21 @@ def authenticate() -> Response | None:
     its work and its log row are one transaction; any other write runs on the
     ORM session, whose transaction write_log() commits with the log row.
     """
-    if not _is_scim_request():
+    # The request and g once each: every proxied attribute access costs a
+    # context lookup, and this runs on every one of Entra's requests.
+    req: Request = request._get_current_object()  # type: ignore[attr-defined]
+    path = req.path
+    if not (path == PREFIX or path.startswith(PREFIX + "/")):
         return None
-    g.scim_started = time.perf_counter()
-    g.scim_log = {"signals": set()}
-    g.scim_db = direct = Direct(db.engine)
-    g.scim_write = request.method in WRITE_METHODS and not request.path.endswith("/.search")
-    header = request.headers.get("Authorization", "")
-    scheme, _, secret = header.partition(" ")
+    state = g._get_current_object()  # type: ignore[attr-defined]
+    state.scim_started = time.perf_counter()
+    state.scim_log = info = {"signals": set()}
+    state.scim_db = direct = Direct(db.engine)
+    state.scim_write = write = req.method in WRITE_METHODS and not path.endswith("/.search")
+    state.scim_touch = None
+    scheme, _, secret = req.headers.get("Authorization", "").partition(" ")
     try:
-        if g.scim_write and request.endpoint in DIRECT_WRITES:
+        if write and req.endpoint in DIRECT_WRITES:
             direct.begin_write()
         token, enabled = tokens.credentials(
             direct, secret.strip() if scheme.lower() == "bearer" else ""
@@ -140,25 +145,25 @@ def authenticate() -> Response | None:
         live = token is not None and tokens.is_live(token)
         if not live:
             direct.rollback()
-            g.scim_log["signals"].add("bad-token")
+            info["signals"].add("bad-token")
             _count_bad_token()
             if token is not None:
                 reason = "has been revoked" if token.revoked_at is not None else "has expired"
-                g.scim_log["token_name"] = token.name
+                info["token_name"] = token.name
                 raise ScimError(401, f"The bearer token '{token.name}' {reason}")
             raise ScimError(401, "A valid bearer token is required")
-        g.scim_log["token_name"] = token.name
+        info["token_name"] = token.name
         if not enabled:
             raise ScimError(403, "SCIM provisioning is paused in this app; an admin can resume it")
         # Recorded with the log row, in the transaction that writes it.
-        g.scim_touch = token.id if tokens.touch_due(token) else None
+        state.scim_touch = token.id if tokens.touch_due(token) else None
     except SQLAlchemyError:
         direct.rollback()
         raise
-    # PostgreSQL text cannot hold NUL, and no id, filter or attribute name has one.
-    if "\x00" in request.path or any(
-        "\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)
-    ):
+    # PostgreSQL text cannot hold NUL, and no id, filter or attribute name has
+    # one. A NUL in the decoded path or query came in as %00 (or raw).
+    query = req.query_string
+    if "\x00" in path or b"%00" in query or b"\x00" in query:
         raise invalid_value("The URL contains NUL (%00)")
     return None
 
@@ -218,18 +223,20 @@ def write_log(response: Response) -> Response:
     of a write fails, nothing of it was applied and the client gets a 503
     instead of the answer it was about to get.
     """
-    if not _is_scim_request() or "scim_log" not in g:
+    state = g._get_current_object()  # type: ignore[attr-defined]
+    if "scim_log" not in state:
         return response
-    if response.status_code == 429:
+    status = response.status_code
+    if status == 429:
         response.headers.setdefault("Retry-After", "60")
-    direct: Direct = g.scim_db
-    if g.scim_write and response.status_code < 400:
+    direct: Direct = state.scim_db
+    if state.scim_write and status < 400:
         target: Target | None = (
             direct if direct.writing else db.session if writing(db.session) else None
         )
         if target is not None:
             try:
-                _record(target, response.status_code)
+                _record(target, status)
                 target.commit()
                 return _pruned(response)
             except SQLAlchemyError as error:
@@ -240,6 +247,7 @@ def write_log(response: Response) -> Response:
                 response = _error_response(
                     ScimError(503, "The database is busy or unavailable; retry the request")
                 )
+                status = response.status_code
     try:
         if db.session.registry.has():
             db.session.rollback()
@@ -247,7 +255,7 @@ def write_log(response: Response) -> Response:
             direct.rollback()  # SQLite cannot turn a read into a write; PostgreSQL keeps it
         # Nothing changed but the log: a power cut may lose this row, never a change's.
         direct.begin_write(durable=False)
-        _record(direct, response.status_code)
+        _record(direct, status)
         direct.commit()
     except SQLAlchemyError:
         direct.rollback()
@@ -257,23 +265,26 @@ def write_log(response: Response) -> Response:
 
 def _record(target: Target, status: int) -> None:
     """Add this request's log row, and the token's last use when due, to the transaction."""
-    info = g.scim_log
+    state = g._get_current_object()  # type: ignore[attr-defined]
+    info = state.scim_log
+    req: Request = request._get_current_object()  # type: ignore[attr-defined]
+    path = req.path
     log.record(
         target,
-        method=request.method,
-        path=request.path[:512].replace("\x00", "\ufffd"),
+        method=req.method,
+        path=path[:512].replace("\x00", "\ufffd"),
         status=status,
-        duration_ms=round((time.perf_counter() - g.scim_started) * 1000, 2),
+        duration_ms=round((time.perf_counter() - state.scim_started) * 1000, 2),
         token_name=info.get("token_name"),
-        resource_type=info.get("resource_type") or log.resource_of(request.path),
+        resource_type=info.get("resource_type") or log.resource_of(path),
         resource_id=info.get("resource_id"),
         attributes=sorted(info["attributes"]) if info.get("attributes") else None,
         signals=sorted(info["signals"]) or None,
         scim_type=info.get("scim_type"),
         detail=(info.get("detail") or "")[:1000] or None,
     )
-    if g.get("scim_touch") is not None:
-        tokens.touch_id(target, g.scim_touch)
+    if state.get("scim_touch") is not None:
+        tokens.touch_id(target, state.scim_touch)
 
 
 def _pruned(response: Response) -> Response:
@@ -466,6 +477,15 @@ def _carried(data: dict[str, Any]) -> list[str]:
     return names
 
 
+def _query() -> dict[str, str]:
+    """Return the query parameters, the first value of each, as a plain dict.
+
+    Werkzeug's MultiDict builds an exception for every name it does not
+    hold, and a list asks for half a dozen names that are usually absent.
+    """
+    return request.args.to_dict()
+
+
 def _int_param(params: dict[str, Any], name: str, default: int) -> int:
     value = params.get(name)
     if value is None or value == "":
@@ -624,7 +644,7 @@ def _user_resources(
 
 
 def _user_response(user: Any, status: int = 200) -> Response:
-    params = request.args
+    params = _query()
     listing = Listing(user_type(), params) if params else None
     resource = _user_resources([user], listing, new=status == 201)[0]
     headers = {"ETag": store.etag(user.version)}
@@ -662,7 +682,7 @@ def search_users(params: dict[str, Any]) -> dict[str, Any]:
 
 @bp.get("/Users")
 def list_users() -> Response:
-    return scim_response(search_users(request.args))
+    return scim_response(search_users(_query()))
 
 
 @bp.post("/Users/.search")
@@ -800,7 +820,7 @@ def _group_resources(groups: list[Any], listing: Listing | None) -> list[dict[st
 
 
 def _group_response(group: Any, status: int = 200) -> Response:
-    params = request.args
+    params = _query()
     listing = Listing(group_type(), params) if params else None
     resource = _group_resources([group], listing)[0]
     headers = {"ETag": store.etag(group.version)}
@@ -829,7 +849,7 @@ def search_groups(params: dict[str, Any]) -> dict[str, Any]:
 
 @bp.get("/Groups")
 def list_groups() -> Response:
-    return scim_response(search_groups(request.args))
+    return scim_response(search_groups(_query()))
 
 
 @bp.post("/Groups/.search")

@@ -83,7 +83,7 @@ def count(session: Session) -> int:
 
 def mask_tokens(text: str) -> str:
     """Return text with anything shaped like one of our tokens cut to its prefix."""
-    return _TOKEN.sub(TOKEN_PREFIX + "…", text)
+    return _TOKEN.sub(TOKEN_PREFIX + "…", text) if TOKEN_PREFIX in text else text
 
 
 def resource_of(path: str) -> str | None:

@@ -14,11 +14,10 @@ Nothing here is a general query builder: a statement with an expanding IN or
 any other per-call compilation does not belong here.
 """
 
+import functools
 from collections.abc import Callable
-from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,8 +34,6 @@ from sqlalchemy.sql import Executable
 
 from .transactions import sqlite_begin_immediate
 
-Processor = Callable[[Any], Any] | None
-
 
 @dataclass(frozen=True)
 class _Compiled:
@@ -44,7 +41,7 @@ class _Compiled:
     positional: tuple[str, ...] | None  # parameter names in order, for qmark/format styles
     defaults: dict[str, Any]  # the values the statement carries itself (literals)
     binds: tuple[tuple[str, Callable[[Any], Any]], ...]  # names whose values need converting
-    results: tuple[Processor, ...]  # one per selected column
+    converted: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column index, result processor)
 
 
 class Prepared:
@@ -80,13 +77,11 @@ class Prepared:
             processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None:
                 binds.append((name, processor))
-        results: tuple[Processor, ...] = ()
-        selected = getattr(self.statement, "selected_columns", None)
-        if selected is not None:
-            results = tuple(
-                column.type.dialect_impl(dialect).result_processor(dialect, None)
-                for column in selected
-            )
+        converted: list[tuple[int, Callable[[Any], Any]]] = []
+        for index, column in enumerate(getattr(self.statement, "selected_columns", ())):
+            processor = column.type.dialect_impl(dialect).result_processor(dialect, None)
+            if processor is not None:
+                converted.append((index, processor))
         compiled = _Compiled(
             sql=done.string,
             positional=tuple(done.positiontup) if done.positional else None,
@@ -94,7 +89,7 @@ class Prepared:
                 name: bind.effective_value for name, bind in done.binds.items() if not bind.required
             },
             binds=tuple(binds),
-            results=results,
+            converted=tuple(converted),
         )
         self._by_dialect[dialect.name] = compiled
         return compiled
@@ -129,16 +124,18 @@ class Prepared:
             fetched = cursor.fetchall()
         finally:
             cursor.close()
-        if not any(compiled.results):
+        converted = compiled.converted
+        if not converted:
             return [tuple(row) for row in fetched]
-        processors = compiled.results
-        return [
-            tuple(
-                value if processor is None or value is None else processor(value)
-                for processor, value in zip(processors, row, strict=True)
-            )
-            for row in fetched
-        ]
+        rows = []
+        for row in fetched:
+            values = list(row)
+            for index, processor in converted:
+                value = values[index]
+                if value is not None:
+                    values[index] = processor(value)
+            rows.append(tuple(values))
+        return rows
 
 
 class Direct:
@@ -156,14 +153,16 @@ class Direct:
         self.engine = engine
         self.dialect = engine.dialect
         self._pooled: Any = None
+        self._dbapi_connection: Any = None
         self.writing = False
         self._relaxed = False  # this transaction commits without an fsync (SQLite)
 
     @property
     def dbapi_connection(self) -> Any:
-        if self._pooled is None:
+        if self._dbapi_connection is None:
             self._pooled = self.engine.raw_connection()
-        return self._pooled.dbapi_connection
+            self._dbapi_connection = self._pooled.dbapi_connection
+        return self._dbapi_connection
 
     def begin_write(self, durable: bool = True) -> None:
         """Start a write transaction (on SQLite, take the write lock now).
@@ -177,11 +176,14 @@ class Direct:
         if self.writing:
             return
         if self.dialect.name == "sqlite":
-            with _translated(self.dialect, "BEGIN IMMEDIATE"):
+            connection = self.dbapi_connection
+            try:
                 if not durable:
-                    self.dbapi_connection.execute("PRAGMA synchronous = NORMAL")
+                    connection.execute("PRAGMA synchronous = NORMAL")
                     self._relaxed = True
-                sqlite_begin_immediate(self.dbapi_connection)
+                sqlite_begin_immediate(connection)
+            except self.dialect.loaded_dbapi.Error as error:
+                raise _translated(self.dialect, "BEGIN IMMEDIATE", (), error) from error
         self.writing = True
 
     def commit(self) -> None:
@@ -192,24 +194,22 @@ class Direct:
                 if connection.in_transaction:
                     self._statement("COMMIT")
             else:
-                with _translated(self.dialect, "COMMIT"):
-                    connection.commit()
+                self._call(connection.commit, "COMMIT")
         finally:
             self._finished()
 
     def rollback(self) -> None:
         """Undo anything not committed; ends a read too."""
-        if self._pooled is None:
+        connection = self._dbapi_connection
+        if connection is None:
             self.writing = False
             return
-        connection = self._pooled.dbapi_connection
         try:
             if self.dialect.name == "sqlite":
                 if connection.in_transaction:
                     self._statement("ROLLBACK")
             else:
-                with _translated(self.dialect, "ROLLBACK"):
-                    connection.rollback()
+                self._call(connection.rollback, "ROLLBACK")
         finally:
             self._finished()
 
@@ -217,8 +217,8 @@ class Direct:
         self.writing = False
         if self._relaxed:
             self._relaxed = False
-            with _translated(self.dialect, "PRAGMA synchronous = FULL"):
-                self.dbapi_connection.execute("PRAGMA synchronous = FULL")
+            sql = "PRAGMA synchronous = FULL"
+            self._call(functools.partial(self.dbapi_connection.execute, sql), sql)
 
     def close(self) -> None:
         """Undo anything not committed and give the connection back to the pool."""
@@ -227,8 +227,14 @@ class Direct:
         try:
             self.rollback()
         finally:
-            pooled, self._pooled = self._pooled, None
+            pooled, self._pooled, self._dbapi_connection = self._pooled, None, None
             pooled.close()
+
+    def _call(self, action: Callable[[], Any], sql: str) -> None:
+        try:
+            action()
+        except self.dialect.loaded_dbapi.Error as error:
+            raise _translated(self.dialect, sql, (), error) from error
 
     def _statement(self, sql: str) -> None:
         listeners = self.engine.dispatch.before_cursor_execute
@@ -250,15 +256,15 @@ def _resolve(target: Target) -> tuple[Dialect, Any, Any]:
     )
 
 
-@contextmanager
-def _translated(dialect: Dialect, sql: str, arguments: Any = ()) -> Iterator[None]:
-    """Raise DB-API errors as SQLAlchemy's classes (IntegrityError...), as Core does."""
-    try:
-        yield
-    except dialect.loaded_dbapi.Error as error:
-        raise exc.DBAPIError.instance(
-            sql, arguments, error, dialect.loaded_dbapi.Error, dialect=dialect
-        ) from error
+def _translated(dialect: Dialect, sql: str, arguments: Any, error: Exception) -> exc.DBAPIError:
+    """Return a DB-API error as SQLAlchemy's class (IntegrityError...), as Core raises it.
+
+    Callers catch and translate with a plain try/except: a context manager
+    here cost more than some of the statements it wrapped.
+    """
+    return exc.DBAPIError.instance(
+        sql, arguments, error, dialect.loaded_dbapi.Error, dialect=dialect
+    )
 
 
 def _execute(
@@ -267,10 +273,12 @@ def _execute(
     cursor = dbapi_connection.cursor()
     for listener in listeners:
         listener(None, cursor, sql, arguments, None, False)
-    with _translated(dialect, sql, arguments):
-        try:
-            cursor.execute(sql, arguments)
-        except BaseException:
-            cursor.close()
-            raise
+    try:
+        cursor.execute(sql, arguments)
+    except dialect.loaded_dbapi.Error as error:
+        cursor.close()
+        raise _translated(dialect, sql, arguments, error) from error
+    except BaseException:
+        cursor.close()
+        raise
     return cursor
