@@ -20,9 +20,6 @@ send them.
 from typing import Any
 
 from flask import Flask
-from flask import Response
-from flask import current_app
-from flask import request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import FALSE_WORDS
@@ -105,7 +102,7 @@ def init_app(app: Flask) -> None:
     proxies = as_count(config.get("TRUSTED_PROXIES") or 0, "TRUSTED_PROXIES")
     config["TRUSTED_PROXIES"] = proxies
     # Inside ProxyFix, so it sees the scheme the proxy reported.
-    app.wsgi_app = SecureCookiesOnHttps(app.wsgi_app)
+    app.wsgi_app = SecurityHeaders(app.wsgi_app, config)
     if proxies:
         app.wsgi_app = ProxyFix(
             app.wsgi_app,
@@ -117,7 +114,6 @@ def init_app(app: Flask) -> None:
         )
     configure_cookies(config)
     config["HSTS_SECONDS"] = as_count(config.get("HSTS_SECONDS") or 0, "HSTS_SECONDS")
-    app.after_request(add_security_headers)
 
 
 # (lower-cased name, name, value): every response gets these unless it set its own.
@@ -130,45 +126,40 @@ _ADDED = tuple(
 )
 
 
-def add_security_headers(response: Response) -> Response:
-    """Add the security headers a response does not set itself, and HSTS on HTTPS."""
-    headers = response.headers
-    present = {name.lower() for name, _ in headers}
-    for key, name, value in _ADDED:
-        if key not in present:
-            headers.add(name, value)
-    if request.is_secure:
-        seconds = current_app.config["HSTS_SECONDS"]
-        if seconds:
-            headers.setdefault("Strict-Transport-Security", f"max-age={seconds}")
-    return response
-
-
 def secure_cookie(header: str) -> str:
     """Return a Set-Cookie value with the Secure flag."""
     flags = {part.strip().lower() for part in header.split(";")[1:]}
     return header if "secure" in flags else header + "; Secure"
 
 
-class SecureCookiesOnHttps:
-    """WSGI middleware: on a request that arrived over HTTPS, every cookie set is Secure.
+class SecurityHeaders:
+    """WSGI middleware: the security headers on every response; on HTTPS, Secure cookies and HSTS.
 
-    It works at the WSGI level because Flask writes the session cookie after
-    the after_request functions have run.
+    It works on the header list the app hands to start_response: Flask
+    writes the session cookie after the after_request functions have run,
+    and the constant headers go in without werkzeug validating them again
+    on each of the SCIM API's requests.
     """
 
-    def __init__(self, wsgi_app):
+    def __init__(self, wsgi_app, config: dict[str, Any]):
         self.wsgi_app = wsgi_app
+        self.config = config
 
     def __call__(self, environ, start_response):
-        if environ.get("wsgi.url_scheme") != "https":
-            return self.wsgi_app(environ, start_response)
+        secure = environ.get("wsgi.url_scheme") == "https"
+        config = self.config
 
-        def secure_start_response(status, headers, exc_info=None):
-            headers = [
-                (name, secure_cookie(value) if name.lower() == "set-cookie" else value)
-                for name, value in headers
-            ]
+        def start_with_headers(status, headers, exc_info=None):
+            present = {name.lower() for name, _ in headers}
+            if secure:
+                headers = [
+                    (name, secure_cookie(value) if name.lower() == "set-cookie" else value)
+                    for name, value in headers
+                ]
+                seconds = config["HSTS_SECONDS"]
+                if seconds and "strict-transport-security" not in present:
+                    headers.append(("Strict-Transport-Security", f"max-age={seconds}"))
+            headers.extend((name, value) for key, name, value in _ADDED if key not in present)
             return start_response(status, headers, exc_info)
 
-        return self.wsgi_app(environ, secure_start_response)
+        return self.wsgi_app(environ, start_with_headers)

@@ -71,9 +71,6 @@ ACCEPTED_TYPES = ("application/scim+json", "application/json")
 # Entra's test connection looks up a fresh GUID as userName.
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# The writes that run wholly on the request's Direct connection, Prepared
-# statements only; the others use the ORM session.
-DIRECT_WRITES = frozenset({"scim.create_user"})
 TEST_CONNECTION_FILTER = re.compile(r'^\s*(userName|displayName)\s+eq\s+"([^"]*)"\s*$', re.I)
 
 bp = Blueprint("scim", __name__, url_prefix=PREFIX)
@@ -118,10 +115,10 @@ def authenticate() -> Response | None:
     Every request gets a Direct (g.scim_db): a pooled connection, checked out
     when first used and given back when the ORM session starts, for the token
     check, the log row of a read or a failure, and whatever runs as Prepared
-    statements (lookups by key, user creates). A request
-    in DIRECT_WRITES takes the write lock before the token check, so its check,
-    its work and its log row are one transaction; any other write runs on the
-    ORM session, whose transaction write_log() commits with the log row.
+    statements (lookups by key, user creates). A user create takes the write
+    lock on Direct once its input is checked (create_user), so its work and
+    its log row are one transaction; any other write runs on the ORM session,
+    whose transaction write_log() commits with the log row.
     """
     # The request and g once each: every proxied attribute access costs a
     # context lookup, and this runs on every one of Entra's requests.
@@ -133,12 +130,10 @@ def authenticate() -> Response | None:
     state.scim_started = time.perf_counter()
     state.scim_log = info = {"signals": set()}
     state.scim_db = direct = Direct(db.engine)
-    state.scim_write = write = req.method in WRITE_METHODS and not path.endswith("/.search")
+    state.scim_write = req.method in WRITE_METHODS and not path.endswith("/.search")
     state.scim_touch = None
     scheme, _, secret = req.headers.get("Authorization", "").partition(" ")
     try:
-        if write and req.endpoint in DIRECT_WRITES:
-            direct.begin_write()
         token, enabled = tokens.credentials(
             direct, secret.strip() if scheme.lower() == "bearer" else ""
         )
@@ -710,8 +705,12 @@ def create_user() -> Response:
     if isinstance(data, dict):
         note_attributes(_carried(data))
     resource = canonical(user_type(), data)
+    # The write lock from here to the commit with the log row: the token
+    # check, the parsing and the validation above hold nothing.
+    direct: Direct = g.scim_db
+    direct.begin_write()
     try:
-        user = store.insert_user(g.scim_db, resource)
+        user = store.insert_user(direct, resource)
     except store.LocalAccountConflict:
         g.scim_log["signals"].add("local-account-conflict")
         raise

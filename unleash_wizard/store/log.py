@@ -6,6 +6,7 @@ which the SCIM API calls after each request and which prunes at most once an
 interval across every instance sharing the database.
 """
 
+import functools
 import re
 import threading
 import time
@@ -189,14 +190,32 @@ class Bounds:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Bounds":
-        """Return the bounds an app's config sets."""
-        return cls(
-            max_rows=int(config["SCIM_LOG_MAX_ROWS"]),
-            max_age_days=int(config["SCIM_LOG_MAX_AGE_DAYS"]),
-            audit_max_age_days=int(config["AUDIT_MAX_AGE_DAYS"]),
-            interval=timedelta(seconds=float(config["SCIM_LOG_PRUNE_INTERVAL_SECONDS"])),
-            every_requests=max(1, int(config["SCIM_LOG_PRUNE_EVERY_REQUESTS"])),
-        )
+        """Return the bounds an app's config sets (the same object while the settings stay)."""
+        return _bounds(*(config[name] for name in _BOUND_SETTINGS))
+
+
+_BOUND_SETTINGS = (
+    "SCIM_LOG_MAX_ROWS",
+    "SCIM_LOG_MAX_AGE_DAYS",
+    "AUDIT_MAX_AGE_DAYS",
+    "SCIM_LOG_PRUNE_INTERVAL_SECONDS",
+    "SCIM_LOG_PRUNE_EVERY_REQUESTS",
+)
+
+
+@functools.lru_cache(maxsize=16)
+def _bounds(
+    max_rows: Any, max_age_days: Any, audit_max_age_days: Any, interval: Any, every_requests: Any
+) -> Bounds:
+    # Every SCIM request asks (see maybe_prune); building the frozen
+    # dataclass each time cost more than the rest of the check.
+    return Bounds(
+        max_rows=int(max_rows),
+        max_age_days=int(max_age_days),
+        audit_max_age_days=int(audit_max_age_days),
+        interval=timedelta(seconds=float(interval)),
+        every_requests=max(1, int(every_requests)),
+    )
 
 
 @dataclass(frozen=True)

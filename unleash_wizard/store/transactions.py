@@ -24,7 +24,7 @@ def begin_write(session: Session) -> None:
     between, whatever the busy timeout. On SQLite this begins with BEGIN
     IMMEDIATE, so the writer queues on the busy timeout instead; PostgreSQL
     ignores the option. Inside a write transaction this began, it does nothing,
-    so a SCIM request can run its token check, its work and its log row in one.
+    so a SCIM request can run its work and its log row in one.
     """
     if writing(session):
         return
