@@ -151,3 +151,45 @@ def test_a_write_that_need_not_be_durable_skips_the_fsync_for_itself_only(sqlite
             direct.close()
     # 1 is NORMAL (no fsync at commit in WAL mode), 2 is FULL.
     assert (during, after_commit, after_rollback, durable) == (1, 2, 2, 2)
+
+
+def test_reads_cost_no_transaction_and_the_pool_gets_its_transactions_back(app):
+    with app.app_context():
+        direct = Direct(db.engine)
+        try:
+            READ_USER.rows(direct, {"id": "nobody"})
+            connection = direct.dbapi_connection
+            # Nothing left open by a read, on either database.
+            if db.engine.dialect.name == "sqlite":
+                assert not connection.in_transaction
+            else:
+                assert connection.autocommit
+                assert connection.info.transaction_status == 0  # IDLE
+        finally:
+            direct.close()
+        with db.engine.connect() as pooled:
+            # The ORM and Core get connections that open transactions again.
+            if db.engine.dialect.name != "sqlite":
+                assert pooled.connection.dbapi_connection.autocommit is False
+            pooled.execute(select(User.id)).all()
+            assert pooled.in_transaction()
+
+
+def test_a_durable_write_is_one_transaction_and_a_relaxed_one_is_not_held_open(app):
+    with app.app_context():
+        direct = Direct(db.engine)
+        other = Direct(db.engine)
+        try:
+            direct.begin_write()
+            INSERT_USER.execute(direct, user_row("u-1", "alice@example.com"))
+            # Not visible to another connection before the commit.
+            assert READ_USER.rows(other, {"id": "u-1"}) == []
+            direct.rollback()
+            assert READ_USER.rows(other, {"id": "u-1"}) == []
+            direct.begin_write(durable=False)
+            INSERT_USER.execute(direct, user_row("u-2", "bob@example.com"))
+            direct.commit()
+            assert len(READ_USER.rows(other, {"id": "u-2"})) == 1
+        finally:
+            other.close()
+            direct.close()

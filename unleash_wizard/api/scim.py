@@ -247,7 +247,7 @@ def write_log(response: Response) -> Response:
         if db.session.registry.has():
             db.session.rollback()
         if direct.writing or direct.dialect.name == "sqlite":
-            direct.rollback()  # SQLite cannot turn a read into a write; PostgreSQL keeps it
+            direct.rollback()  # what a failed write left; a read on Direct holds nothing
         # Nothing changed but the log: a power cut may lose this row, never a change's.
         direct.begin_write(durable=False)
         _record(direct, status)

@@ -143,10 +143,11 @@ class Direct:
 
     What runs here runs in transactions of its own, outside the session's: the
     token check, the lookups and the log rows of reads, and whole user creates.
-    On SQLite the connection is in autocommit mode (extensions.configure_sqlite),
-    so a read holds no snapshot and a write begins with BEGIN IMMEDIATE, as
-    transactions.begin_write() does; psycopg opens a transaction on the first
-    statement by itself.
+    The connection is in autocommit mode while Direct holds it: on SQLite
+    always (extensions.configure_sqlite), on PostgreSQL set here and undone
+    before it goes back to the pool. A read then holds no snapshot and costs
+    no BEGIN and COMMIT round trips; a write begins explicitly (begin_write),
+    on SQLite with BEGIN IMMEDIATE, as transactions.begin_write() does.
     """
 
     def __init__(self, engine: Engine):
@@ -161,21 +162,28 @@ class Direct:
     def dbapi_connection(self) -> Any:
         if self._dbapi_connection is None:
             self._pooled = self.engine.raw_connection()
-            self._dbapi_connection = self._pooled.dbapi_connection
+            connection = self._pooled.dbapi_connection
+            if self.dialect.name != "sqlite":
+                self._call(functools.partial(setattr, connection, "autocommit", True), "")
+            self._dbapi_connection = connection
         return self._dbapi_connection
 
     def begin_write(self, durable: bool = True) -> None:
         """Start a write transaction (on SQLite, take the write lock now).
 
-        durable=False lets SQLite commit it without an fsync (synchronous=NORMAL,
-        for this transaction only): a power cut, not a crash of the app, can lose
-        it. For rows worth less than the wait, the log rows of reads; the wait
-        is time the write lock is held, which every other writer queues behind.
-        PostgreSQL commits it as any other.
+        durable=False is for rows worth less than the wait, the log rows of
+        reads. SQLite commits it without an fsync (synchronous=NORMAL, for this
+        transaction only): a power cut, not a crash of the app, can lose it; the
+        wait is time the write lock is held, which every other writer queues
+        behind. On PostgreSQL each of its statements commits on its own, sparing
+        the round trips of BEGIN and COMMIT.
         """
         if self.writing:
             return
-        if self.dialect.name == "sqlite":
+        if self.dialect.name != "sqlite":
+            if durable:
+                self._statement("BEGIN")
+        else:
             connection = self.dbapi_connection
             try:
                 if not durable:
@@ -224,10 +232,18 @@ class Direct:
         """Undo anything not committed and give the connection back to the pool."""
         if self._pooled is None:
             return
+        pooled = self._pooled
         try:
-            self.rollback()
+            try:
+                self.rollback()
+                if self.dialect.name != "sqlite":
+                    connection = self._dbapi_connection
+                    self._call(functools.partial(setattr, connection, "autocommit", False), "")
+            except BaseException:
+                pooled.invalidate()  # never back to the pool in autocommit mode
+                raise
         finally:
-            pooled, self._pooled, self._dbapi_connection = self._pooled, None, None
+            self._pooled = self._dbapi_connection = None
             pooled.close()
 
     def _call(self, action: Callable[[], Any], sql: str) -> None:
