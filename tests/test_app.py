@@ -1,10 +1,14 @@
 """The app class: page hooks that skip the SCIM API, and Flask's ensure_sync remembered."""
 
 import asyncio
+import os
+import subprocess
+import sys
 
 import pytest
 
 from unleash_wizard import PAGE_HOOKS
+from unleash_wizard import ROOT
 from unleash_wizard import App
 from unleash_wizard import pages_only
 
@@ -77,3 +81,19 @@ def test_the_ensure_sync_cache_is_bounded():
         made.append(hook)
         assert app.ensure_sync(hook)() == number
     assert len(app._sync) == App.SYNC_CACHE_SIZE
+
+
+def test_the_wsgi_entry_freezes_what_setup_made(tmp_path):
+    # A subprocess: freezing this test process would keep every test's garbage.
+    script = "import gc, app; print(gc.get_freeze_count(), gc.isenabled())"
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'entry.db'}",
+        "SECRET_KEY": "entry-test",
+    }
+    command = [sys.executable, "-c", script]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    frozen, enabled = done.stdout.split()
+    # The app's modules and routes run to tens of thousands of objects.
+    assert int(frozen) > 10_000
+    assert enabled == "True"  # frozen, not switched off: new garbage is still collected
