@@ -1,4 +1,5 @@
-"""The app class: page hooks that skip the SCIM API, and Flask's ensure_sync remembered."""
+"""The app class: page hooks that skip the SCIM API, Flask's ensure_sync remembered, and
+the WSGI entry freezing what setup made."""
 
 import asyncio
 import os
