@@ -24,6 +24,9 @@ class Defaults:
     # looks whether one is due after this many SCIM requests, or once an interval.
     SCIM_LOG_PRUNE_INTERVAL_SECONDS = 3600
     SCIM_LOG_PRUNE_EVERY_REQUESTS = 1000
+    # The log rows of successful reads wait at most this long and are written
+    # in batches (store.log.Pending); 0 writes each before its answer goes out.
+    SCIM_LOG_READ_DELAY_SECONDS = 0.25
     RATELIMIT_STORAGE_URI = "memory://"
     SCIM_BAD_TOKEN_LIMIT = "30 per minute"
     LOGIN_RATE_LIMIT = "10 per minute"  # failed sign-ins per client address

@@ -212,11 +212,13 @@ def write_log(response: Response) -> Response:
     """Commit a successful write together with its log row; log anything else on its own.
 
     A write's work and its log row land in one commit, so a crash never keeps
-    one without the other. A read, or a request that failed, has nothing to
-    keep: the log row goes in a short write of its own on the Direct
-    connection (on PostgreSQL, in the read's own transaction). When the commit
-    of a write fails, nothing of it was applied and the client gets a 503
-    instead of the answer it was about to get.
+    one without the other. A successful read has nothing to keep: its row
+    joins this process's batch (log.Pending), written a moment later with the
+    other reads' rows (SCIM_LOG_READ_DELAY_SECONDS; 0 writes it now, as
+    below). A request that failed gets its row in a short write of its own on
+    the Direct connection before the answer goes out. When the commit of a
+    write fails, nothing of it was applied and the client gets a 503 instead
+    of the answer it was about to get.
     """
     state = g._get_current_object()  # type: ignore[attr-defined]
     if "scim_log" not in state:
@@ -243,6 +245,13 @@ def write_log(response: Response) -> Response:
                     ScimError(503, "The database is busy or unavailable; retry the request")
                 )
                 status = response.status_code
+    if status < 400 and not state.scim_write:
+        batch = log.pending(db.engine, current_app.config["SCIM_LOG_READ_DELAY_SECONDS"])
+        if batch is not None:
+            if db.session.registry.has():
+                db.session.rollback()  # a read through the ORM; Direct's hold nothing
+            batch.add(_fields(status), state.get("scim_touch"))
+            return _pruned(response)
     try:
         if db.session.registry.has():
             db.session.rollback()
@@ -260,12 +269,19 @@ def write_log(response: Response) -> Response:
 
 def _record(target: Target, status: int) -> None:
     """Add this request's log row, and the token's last use when due, to the transaction."""
+    log.record(target, **_fields(status))
+    touch = g.get("scim_touch")
+    if touch is not None:
+        tokens.touch_id(target, touch)
+
+
+def _fields(status: int) -> dict[str, Any]:
+    """Return this request's log row (see log.row())."""
     state = g._get_current_object()  # type: ignore[attr-defined]
     info = state.scim_log
     req: Request = request._get_current_object()  # type: ignore[attr-defined]
     path = req.path
-    log.record(
-        target,
+    return log.row(
         method=req.method,
         path=path[:512].replace("\x00", "\ufffd"),
         status=status,
@@ -278,8 +294,6 @@ def _record(target: Target, status: int) -> None:
         scim_type=info.get("scim_type"),
         detail=(info.get("detail") or "")[:1000] or None,
     )
-    if state.get("scim_touch") is not None:
-        tokens.touch_id(target, state.scim_touch)
 
 
 def _pruned(response: Response) -> Response:

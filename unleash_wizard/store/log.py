@@ -7,6 +7,8 @@ interval across every instance sharing the database.
 """
 
 import functools
+import logging
+import os
 import re
 import threading
 import time
@@ -23,6 +25,7 @@ from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from . import audit
@@ -30,9 +33,11 @@ from .directory import Listing
 from .models import ProvisioningLog
 from .models import Setting
 from .models import utcnow
+from .prepared import Direct
 from .prepared import Prepared
 from .prepared import Target
 from .tokens import TOKEN_PREFIX
+from .tokens import touch_id
 from .transactions import begin_write
 
 PREFIX = "/scim/v2"
@@ -63,17 +68,26 @@ PRUNED_AT = "log_pruned_at"
 _INSERT = Prepared.insert(ProvisioningLog.__table__)
 
 
-def record(target: Target, **fields: Any) -> None:
-    """Add a log row (the caller commits), any token pasted into a path or detail masked."""
+def row(**fields: Any) -> dict[str, Any]:
+    """Return a log row stamped now, any token pasted into a path or detail masked."""
     for name in ("path", "resource_id", "detail"):
         if isinstance(fields.get(name), str):
             fields[name] = mask_tokens(fields[name])
-    _INSERT.execute(target, {"at": utcnow(), **fields})
+    return {"at": utcnow(), **fields}
+
+
+def record(target: Target, **fields: Any) -> None:
+    """Add a log row (the caller commits), any token pasted into a path or detail masked."""
+    _INSERT.execute(target, row(**fields))
 
 
 def recent(session: Session, limit: int = 50) -> list[ProvisioningLog]:
-    """Return the latest rows, newest first."""
-    query = select(ProvisioningLog).order_by(ProvisioningLog.id.desc()).limit(limit)
+    """Return the latest rows, newest first: by the time of their requests (see Pending)."""
+    query = (
+        select(ProvisioningLog)
+        .order_by(ProvisioningLog.at.desc(), ProvisioningLog.id.desc())
+        .limit(limit)
+    )
     return list(session.scalars(query))
 
 
@@ -94,6 +108,175 @@ def resource_of(path: str) -> str | None:
         if path == base or path.startswith(base + "/"):
             return name
     return None
+
+
+# ---------------------------------------------------------------------------
+# Rows of reads, written in batches
+# ---------------------------------------------------------------------------
+
+# Consecutive failed writes of a batch before its rows are given up.
+BATCH_ATTEMPTS = 3
+
+_logger = logging.getLogger(__name__)
+
+
+class Pending:
+    """The log rows of one process's successful reads, written together a moment later.
+
+    A read changes nothing but the log, yet its row written at once was a
+    write transaction of its own: the write lock on SQLite, which every writer
+    queues behind, an INSERT into a table with four indexes and a commit; a
+    third of a lookup's CPU (docs/PERFORMANCE.md). Here each row waits at most
+    ``delay`` seconds; then a timer thread writes every row waiting, and the
+    token's last use when due, in one transaction.
+
+    What that gives up: a row shows up to ``delay`` late (the wizard and the
+    support view see a test connection a fraction of a second later), and its
+    id can come after a later request's, whose row committed at once; the
+    time stamp stays the request's. A crash of the process loses at most the
+    last ``delay`` of reads' rows, never a change's row, nor a failure's (both
+    are still written before the answer goes out). A normal exit, a gunicorn
+    worker's included, waits for the timer: it is not a daemon thread.
+    """
+
+    def __init__(self, engine: Any, delay: float):
+        self.delay = delay
+        self._engine = weakref.ref(engine)  # the registry below is keyed by the engine
+        self._lock = threading.Lock()
+        self._writing = threading.Lock()  # one batch at a time, so rows land in order
+        self._rows: list[dict[str, Any]] = []
+        self._touch: set[int] = set()
+        self._timer: threading.Timer | None = None
+        self._failures = 0
+        _all_pending.add(self)
+
+    def add(self, fields: dict[str, Any], touch: int | None = None) -> None:
+        """Queue a row (see row()) and the id of a token whose last use is due (touch_id)."""
+        with self._lock:
+            self._rows.append(fields)
+            if touch is not None:
+                self._touch.add(touch)
+            if self._timer is None:
+                self._start_timer()
+
+    def close(self) -> None:
+        """Stop the timer and write what waits (before the engine is disposed of)."""
+        with self._lock:
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+        self.flush()
+
+    def waiting(self) -> int:
+        """Return how many rows wait to be written."""
+        with self._lock:
+            return len(self._rows)
+
+    def flush(self) -> int:
+        """Write every row waiting now, in one transaction; return how many were written.
+
+        On a failure the rows wait for the next try, a delay later; after
+        BATCH_ATTEMPTS failures in a row they are given up, and the app's log
+        says how many.
+        """
+        with self._writing:
+            with self._lock:
+                rows, self._rows = self._rows, []
+                touch, self._touch = self._touch, set()
+            engine = self._engine()
+            if not (rows or touch) or engine is None:
+                return 0
+            try:
+                _write_batch(engine, rows, touch)
+            except SQLAlchemyError as error:
+                self._failed(rows, touch, error)
+                return 0
+            self._failures = 0
+            return len(rows)
+
+    def _failed(self, rows: list[dict[str, Any]], touch: set[int], error: Exception) -> None:
+        self._failures += 1
+        if self._failures >= BATCH_ATTEMPTS:
+            self._failures = 0
+            _logger.error(
+                "%d provisioning log rows of reads could not be written and were given up: %s",
+                len(rows),
+                type(error).__name__,
+            )
+            return
+        _logger.warning(
+            "Could not write %d provisioning log rows of reads (%s); trying again",
+            len(rows),
+            type(error).__name__,
+        )
+        with self._lock:
+            self._rows[:0] = rows
+            self._touch |= touch
+            if self._timer is None:
+                self._start_timer()
+
+    def _start_timer(self) -> None:
+        timer = threading.Timer(self.delay, self._due)
+        timer.name = "provisioning-log-batch"
+        self._timer = timer
+        timer.start()
+
+    def _due(self) -> None:
+        with self._lock:
+            self._timer = None
+        self.flush()
+
+    def _forget(self) -> None:
+        """In a forked child: the rows and the timer are the parent's to write."""
+        self._lock = threading.Lock()
+        self._writing = threading.Lock()
+        self._rows = []
+        self._touch = set()
+        self._timer = None
+        self._failures = 0
+
+
+def _write_batch(engine: Any, rows: list[dict[str, Any]], touch: set[int]) -> None:
+    direct = Direct(engine)
+    try:
+        direct.begin_write()
+        for fields in rows:
+            _INSERT.execute(direct, fields)
+        for token_id in sorted(touch):
+            touch_id(direct, token_id)
+        direct.commit()
+    finally:
+        direct.close()  # rolls back what a failure left
+
+
+_all_pending: "weakref.WeakSet[Pending]" = weakref.WeakSet()
+_pending: "weakref.WeakKeyDictionary[Any, Pending]" = weakref.WeakKeyDictionary()
+_pending_lock = threading.Lock()
+
+
+def pending(engine: Any, delay: float) -> Pending | None:
+    """Return the batch of read rows for engine in this process; None when delay is 0."""
+    if delay <= 0:
+        return None
+    batch = _pending.get(engine)
+    if batch is None or batch.delay != delay:
+        with _pending_lock:
+            batch = _pending.get(engine)
+            if batch is None or batch.delay != delay:
+                if batch is not None:
+                    batch.flush()
+                batch = _pending[engine] = Pending(engine, delay)
+    return batch
+
+
+def _forget_pending_in_child() -> None:
+    global _pending_lock
+    _pending_lock = threading.Lock()
+    for batch in list(_all_pending):
+        batch._forget()
+
+
+os.register_at_fork(after_in_child=_forget_pending_in_child)
 
 
 # ---------------------------------------------------------------------------

@@ -144,8 +144,14 @@ def _since(query, since: datetime | None):
     return query if since is None else query.where(ProvisioningLog.at >= since)
 
 
+# Rows in the order their requests ended. A successful read's row is written
+# in a batch a moment later (log.Pending), so its id can come after that of a
+# later request; its time is its own. Ids only break ties.
+NEWEST_FIRST = (ProvisioningLog.at.desc(), ProvisioningLog.id.desc())
+
+
 def _latest(session: Session, *conditions) -> ProvisioningLog | None:
-    query = select(ProvisioningLog).where(*conditions).order_by(ProvisioningLog.id.desc())
+    query = select(ProvisioningLog).where(*conditions).order_by(*NEWEST_FIRST)
     return session.scalar(query.limit(1))
 
 
@@ -154,7 +160,13 @@ def _at(row: ProvisioningLog | None) -> datetime | None:
 
 
 def _after(row: ProvisioningLog | None) -> ColumnElement[bool]:
-    return ProvisioningLog.id > row.id if row is not None else ProvisioningLog.id.is_not(None)
+    """Return a condition: the request ended after row's (every request when row is None)."""
+    if row is None:
+        return ProvisioningLog.id.is_not(None)
+    return or_(
+        ProvisioningLog.at > row.at,
+        and_(ProvisioningLog.at == row.at, ProvisioningLog.id > row.id),
+    )
 
 
 def plural(count: int, one: str, many: str | None = None) -> str:
@@ -275,7 +287,7 @@ def check_entra_app(session: Session) -> Status:
     first = session.scalar(
         select(ProvisioningLog)
         .where(ProvisioningLog.token_name.is_not(None), ProvisioningLog.status != 401)
-        .order_by(ProvisioningLog.id)
+        .order_by(ProvisioningLog.at, ProvisioningLog.id)
         .limit(1)
     )
     if first is not None:
@@ -642,20 +654,16 @@ def check_provisioning(session: Session) -> Status:
     groups = error_groups(session, since)
     # A wrong token that a valid one has since replaced is step 4's story, already
     # fixed: only bad-token answers newer than the latest accepted request count.
-    last_accepted = session.scalar(
-        select(func.max(ProvisioningLog.id)).where(
-            ProvisioningLog.status != 401, ProvisioningLog.token_name.is_not(None)
-        )
+    last_accepted = _latest(
+        session, ProvisioningLog.status != 401, ProvisioningLog.token_name.is_not(None)
     )
     # Before any request was accepted, wrong tokens are all step 4's.
     latest_query = select(ProvisioningLog.status).where(
-        or_(ProvisioningLog.status != 401, ProvisioningLog.id > (last_accepted or 0))
+        or_(ProvisioningLog.status != 401, _after(last_accepted))
         if last_accepted is not None
         else ProvisioningLog.status != 401
     )
-    latest = list(
-        session.scalars(latest_query.order_by(ProvisioningLog.id.desc()).limit(CLEAN_RUN))
-    )
+    latest = list(session.scalars(latest_query.order_by(*NEWEST_FIRST).limit(CLEAN_RUN)))
     recent_errors = sum(1 for status in latest if status >= 400)
     details = {
         "since": since,
