@@ -294,3 +294,21 @@ def test_a_failure_after_a_read_still_reads_as_the_latest_request(batched, scim)
         connection = checks.check_connection(db.session)
     assert connection.state == checks.PROBLEM
     assert connection.details["bad_count"] == 1
+
+
+def test_a_batch_that_cannot_even_connect_waits_for_the_next_try(tmp_path, caplog):
+    """A new connection that fails raises the driver's own error, on the timer's thread."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'no-such-folder' / 'wizard.db'}")
+    batch = log.Pending(engine, 60.0)
+    batch.add(log.row(method="GET", path="/scim/v2/Users", status=200))
+    with caplog.at_level(logging.WARNING, logger="unleash_wizard.store.log"):
+        assert batch.flush() == 0
+        assert batch.waiting() == 1
+        assert "Could not write 1 provisioning log rows of reads (OperationalError)" in caplog.text
+
+        batch.close()  # one last try, no timer left behind
+    assert batch.waiting() == 0
+    assert "1 provisioning log rows of reads could not be written and were given up" in (
+        caplog.text
+    )
+    engine.dispose()

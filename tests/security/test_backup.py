@@ -26,6 +26,7 @@ from unleash_wizard import create_app
 from unleash_wizard.extensions import db
 from unleash_wizard.store import accounts
 from unleash_wizard.store import audit
+from unleash_wizard.store import log
 from unleash_wizard.store import settings
 from unleash_wizard.store import tokens
 from unleash_wizard.store.models import AuditEvent
@@ -52,6 +53,7 @@ def open_app(db_url: str):
 
 def close(app) -> None:
     with app.app_context():
+        log.close_pending(db.engine)  # the reads' rows, before the database may go
         db.session.remove()
         db.engine.dispose()
 

@@ -25,7 +25,6 @@ from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from . import audit
@@ -160,24 +159,24 @@ class Pending:
                 self._start_timer()
 
     def close(self) -> None:
-        """Stop the timer and write what waits (before the engine is disposed of)."""
+        """Stop the timer and write what waits, once (before the engine is disposed of)."""
         with self._lock:
             timer, self._timer = self._timer, None
         if timer is not None:
             timer.cancel()
-        self.flush()
+        self.flush(again=False)
 
     def waiting(self) -> int:
         """Return how many rows wait to be written."""
         with self._lock:
             return len(self._rows)
 
-    def flush(self) -> int:
+    def flush(self, again: bool = True) -> int:
         """Write every row waiting now, in one transaction; return how many were written.
 
         On a failure the rows wait for the next try, a delay later; after
-        BATCH_ATTEMPTS failures in a row they are given up, and the app's log
-        says how many.
+        BATCH_ATTEMPTS failures in a row, or at once when again is False,
+        they are given up, and the app's log says how many.
         """
         with self._writing:
             with self._lock:
@@ -188,15 +187,20 @@ class Pending:
                 return 0
             try:
                 _write_batch(engine, rows, touch)
-            except SQLAlchemyError as error:
-                self._failed(rows, touch, error)
+            except Exception as error:  # noqa: BLE001
+                # Any error: this runs on the timer's thread, where nobody would
+                # catch it, and a new connection that fails raises the driver's
+                # own exception, not SQLAlchemy's.
+                self._failed(rows, touch, error, again)
                 return 0
             self._failures = 0
             return len(rows)
 
-    def _failed(self, rows: list[dict[str, Any]], touch: set[int], error: Exception) -> None:
+    def _failed(
+        self, rows: list[dict[str, Any]], touch: set[int], error: Exception, again: bool
+    ) -> None:
         self._failures += 1
-        if self._failures >= BATCH_ATTEMPTS:
+        if self._failures >= BATCH_ATTEMPTS or not again:
             self._failures = 0
             _logger.error(
                 "%d provisioning log rows of reads could not be written and were given up: %s",
@@ -267,6 +271,13 @@ def pending(engine: Any, delay: float) -> Pending | None:
                     batch.flush()
                 batch = _pending[engine] = Pending(engine, delay)
     return batch
+
+
+def close_pending(engine: Any) -> None:
+    """Write the rows waiting for engine in this process and stop their timer."""
+    batch = _pending.get(engine)
+    if batch is not None:
+        batch.close()
 
 
 def _forget_pending_in_child() -> None:
