@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement
 from sqlalchemy import Select
+from sqlalchemy import case
 from sqlalchemy import exists
 from sqlalchemy import func
 from sqlalchemy import or_
@@ -219,7 +220,8 @@ def work_emails(session: Session, user_ids: list[str]) -> dict[str, str]:
 
 def get_user(session: Session, user_id: str) -> User | None:
     """Return the live user, local or SCIM-managed, with this id."""
-    return session.scalar(accounts.live_users().where(User.id == user_id))
+    user = session.get(User, user_id)  # live or not: see resources._by_key_only
+    return user if user is not None and user.deleted_at is None else None
 
 
 def update_local_user(
@@ -305,10 +307,12 @@ def member_counts(session: Session, group_ids: list[str]) -> dict[str, int]:
     """Return how many live users each group holds, in one aggregate query."""
     if not group_ids:
         return {}
+    # Live members counted, not filtered in WHERE: see resources._by_key_only.
+    live = func.sum(case((User.deleted_at.is_(None), 1), else_=0))
     rows = session.execute(
-        select(Membership.group_id, func.count())
+        select(Membership.group_id, live)
         .join(User, User.id == Membership.user_id)
-        .where(Membership.group_id.in_(group_ids), User.deleted_at.is_(None))
+        .where(Membership.group_id.in_(group_ids))
         .group_by(Membership.group_id)
     )
     return {group_id: count for group_id, count in rows}

@@ -85,6 +85,16 @@ def new_id() -> str:
 # ---------------------------------------------------------------------------
 
 
+# _by_key_only: where rows are found by key (ids, a group's memberships), the
+# test "not deleted" is made on the rows found, not in the WHERE clause. With
+# `deleted_at IS NULL` there, PostgreSQL without statistics on the table
+# (autovacuum off, or a table Entra's first cycle has just filled) took the
+# partial unique index on live names, which holds every live row, for a small
+# one, and read all of them: at 100,000 users a member PATCH spent 80 ms
+# there, holding its group's row lock, and a group's member list 400 ms.
+# tests/store/test_plans.py asks both databases for these queries' plans.
+
+
 def live_users() -> Select[tuple[User]]:
     """Return a query for the users SCIM can see: SCIM-managed and not deleted."""
     return select(User).where(User.scim_managed.is_(True), User.deleted_at.is_(None))
@@ -92,13 +102,18 @@ def live_users() -> Select[tuple[User]]:
 
 def get_user(session: Session, user_id: str, lock: bool = False) -> User | None:
     """Return the SCIM-visible user with this id, locked for update if asked."""
-    query = live_users().where(User.id == user_id)
+    query = select(User).where(User.id == user_id)  # visible or not: see _by_key_only
     if lock:
         # FOR NO KEY UPDATE on PostgreSQL: it does not block the foreign-key
         # checks of a concurrent membership insert, which FOR UPDATE would,
         # deadlocking a DELETE of this user against a PATCH of its group.
         query = query.with_for_update(key_share=True)
-    return session.scalar(query)
+    user = session.scalar(query)
+    return user if user is not None and _scim_visible(user) else None
+
+
+def _scim_visible(user: User) -> bool:
+    return bool(user.scim_managed) and user.deleted_at is None
 
 
 # Entra's cycles are mostly these: a lookup by an equality on an indexed key,
@@ -114,9 +129,15 @@ _USERS_BY_KEY = {
         .order_by(User.created_at, User.id)
         .limit(bindparam("limit"))
     )
-    for column in (User.id, User.user_name_key, User.external_id)
+    for column in (User.user_name_key, User.external_id)
 }
-KEY_COLUMNS = frozenset(_USERS_BY_KEY)
+# By id, whether the user is SCIM-visible is decided on the row (_by_key_only).
+_USER_BY_ID = Prepared(
+    select(*_LIVE_USER_ROWS.selected_columns, User.scim_managed, User.deleted_at).where(
+        User.id == bindparam("value")
+    )
+)
+KEY_COLUMNS = frozenset({*_USERS_BY_KEY, User.id.key})
 _NAME_TAKEN = Prepared(
     select(User.id, User.scim_managed).where(
         User.user_name_key == bindparam("key"), User.deleted_at.is_(None)
@@ -125,9 +146,9 @@ _NAME_TAKEN = Prepared(
 _INSERT_USER = Prepared.insert(User.__table__, skip=())
 _INSERT_EMAIL = Prepared.insert(UserEmail.__table__)
 _GROUPS_OF_USER = Prepared(
-    select(Group.id, Group.display_name)
+    select(Group.id, Group.display_name, Group.deleted_at)
     .join(Membership, Membership.group_id == Group.id)
-    .where(Membership.user_id == bindparam("user_id"), Group.deleted_at.is_(None))
+    .where(Membership.user_id == bindparam("user_id"))
     .order_by(Group.display_name_key)
 )
 
@@ -138,15 +159,17 @@ def users_by_key(target: Target, column: str, value: str, limit: int) -> list[Us
     value is as the column stores it (sqlfilter.user_key_equality gives it so):
     a userName lowered. Oldest first.
     """
+    if column == User.id.key:
+        rows = _USER_BY_ID.rows(target, {"value": value})
+        return [UserRow(*row[:-2]) for row in rows if row[-2] and row[-1] is None][:limit]
     rows = _USERS_BY_KEY[column].rows(target, {"value": value, "limit": limit})
     return [UserRow(*row) for row in rows]
 
 
 def groups_of_user(target: Target, user_id: str) -> list[tuple[str, str]]:
     """Return the (id, displayName) of one user's groups: groups_of() for a single user."""
-    return [
-        (group_id, name) for group_id, name in _GROUPS_OF_USER.rows(target, {"user_id": user_id})
-    ]
+    rows = _GROUPS_OF_USER.rows(target, {"user_id": user_id})
+    return [(group_id, name) for group_id, name, deleted_at in rows if deleted_at is None]
 
 
 def _fits(name: str, value: Any, limit: int = 255) -> Any:
@@ -323,13 +346,14 @@ def groups_of(session: Session, user_ids: list[str]) -> dict[str, list[tuple[str
     if not user_ids:
         return result
     rows = session.execute(
-        select(Membership.user_id, Group.id, Group.display_name)
+        select(Membership.user_id, Group.id, Group.display_name, Group.deleted_at)
         .join(Group, Group.id == Membership.group_id)
-        .where(Membership.user_id.in_(user_ids), Group.deleted_at.is_(None))
+        .where(Membership.user_id.in_(user_ids))
         .order_by(Group.display_name_key)
     )
-    for user_id, group_id, display_name in rows:
-        result[user_id].append((group_id, display_name))
+    for user_id, group_id, display_name, deleted_at in rows:
+        if deleted_at is None:  # in Python: see _by_key_only
+            result[user_id].append((group_id, display_name))
     return result
 
 
@@ -391,7 +415,8 @@ def live_groups() -> Select[tuple[Group]]:
 
 def get_group(session: Session, group_id: str) -> Group | None:
     """Return the live group with this id."""
-    return session.scalar(live_groups().where(Group.id == group_id))
+    group = session.get(Group, group_id)  # live or not: see _by_key_only
+    return group if group is not None and group.deleted_at is None else None
 
 
 def _check_display_name(session: Session, display_name: str, own_id: str | None) -> None:
@@ -457,13 +482,15 @@ def bump_group(session: Session, group_id: str, expected_version: int | None = N
     """
     query = (
         update(Group)
-        .where(Group.id == group_id, Group.deleted_at.is_(None))
+        .where(Group.id == group_id)  # live or not: see _by_key_only
         .values(version=Group.version + 1, modified_at=utcnow())
-        .returning(Group.version)
+        .returning(Group.version, Group.deleted_at)
     )
     if expected_version is not None:
         query = query.where(Group.version == expected_version)
-    return session.scalar(query)
+    row = session.execute(query).one_or_none()
+    # A deleted group was bumped too: the caller answers 404 and rolls back.
+    return row.version if row is not None and row.deleted_at is None else None
 
 
 def _insert_ignore(session: Session) -> Any:
@@ -480,7 +507,11 @@ def add_members(session: Session, group_id: str, user_ids: Iterable[str]) -> Non
     wanted = list(dict.fromkeys(user_ids))
     if not wanted:
         return
-    known = set(session.scalars(live_users().with_only_columns(User.id).where(User.id.in_(wanted))))
+    # By primary key alone, SCIM-visible or not decided here (see _by_key_only).
+    found = session.execute(
+        select(User.id, User.scim_managed, User.deleted_at).where(User.id.in_(wanted))
+    )
+    known = {uid for uid, managed, deleted_at in found if managed and deleted_at is None}
     missing = [uid for uid in wanted if uid not in known]
     if missing:
         shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
@@ -539,13 +570,14 @@ def members_of(session: Session, group_ids: list[str]) -> dict[str, list[tuple[s
     if not group_ids:
         return result
     rows = session.execute(
-        select(Membership.group_id, User.id, User.display_name)
+        select(Membership.group_id, User.id, User.display_name, User.deleted_at)
         .join(User, User.id == Membership.user_id)
-        .where(Membership.group_id.in_(group_ids), User.deleted_at.is_(None))
+        .where(Membership.group_id.in_(group_ids))
         .order_by(Membership.group_id, User.id)
     )
-    for group_id, user_id, display_name in rows:
-        result[group_id].append((user_id, display_name))
+    for group_id, user_id, display_name, deleted_at in rows:
+        if deleted_at is None:  # in Python: see _by_key_only
+            result[group_id].append((user_id, display_name))
     return result
 
 
