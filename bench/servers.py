@@ -295,7 +295,8 @@ def serve_scim2_server(folder: Path) -> Iterator[Server]:
     token = secrets.token_urlsafe(32)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [*scim2_server_command(), "--port", str(port), "--bearer-token", token]
+    # One argument: a token_urlsafe() that starts with "-" would read as an option.
+    command = [*scim2_server_command(), "--port", str(port), f"--bearer-token={token}"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with _spawn(command, env, url + "/v2/ServiceProviderConfig", folder) as (process, log_path):
         yield Server("scim2-server", url + "/v2", token, process, None, log_path)
