@@ -1,11 +1,13 @@
-"""Rows found by id are found through the primary key, even before the database has statistics.
+"""Reads by id go through primary keys, even with no statistics; email filters through their index.
 
 On PostgreSQL without statistics on a table (autovacuum off, or a table
 Entra's first cycle has just filled), a query that said ``deleted_at IS NULL``
 beside an id took the partial unique index on live names for a small one and
 read every live row through it (see store/resources.py, _by_key_only). These
 tests fill the tables with no ANALYZE and ask the database for the plan of each
-statement such a read sends.
+statement such a read sends. A filter on a child table (emails, members)
+starts from the child's index instead of reading every user (see
+store/sqlfilter.py, _rows_first).
 """
 
 import uuid
@@ -15,10 +17,14 @@ from datetime import datetime
 import pytest
 from sqlalchemy import event
 from sqlalchemy import insert
+from sqlalchemy import select
 
 from unleash_wizard.extensions import db
+from unleash_wizard.scim.filters import parse_filter
+from unleash_wizard.scim.resources import user_type
 from unleash_wizard.store import directory
 from unleash_wizard.store import resources as store
+from unleash_wizard.store import sqlfilter
 from unleash_wizard.store.models import Group
 from unleash_wizard.store.models import Membership
 from unleash_wizard.store.models import User
@@ -40,7 +46,10 @@ def filled(app):
     for number, user_id in enumerate(user_ids):
         row, email_rows = store.new_user_rows(
             user_id,
-            {"userName": f"user{number}@example.com", "emails": [{"value": f"u{number}@x.org"}]},
+            {
+                "userName": f"user{number}@example.com",
+                "emails": [{"value": f"u{number}@x.org", "type": "work"}],
+            },
             now,
         )
         users.append(row)
@@ -146,3 +155,17 @@ def test_reads_by_id_go_through_primary_keys_without_statistics(filled, reads):
         plans = plans_of(actions[reads])
     for plan in plans:
         assert not any(index in plan for index in LIVE_NAME_INDEXES), plan
+
+
+def test_entras_email_filter_starts_from_the_emails_index(filled):
+    """`emails[type eq "work"].value eq` reads the emails it matches, not every user."""
+    node = parse_filter(user_type(), 'emails[type eq "work"].value eq "u7@x.org"')
+    with filled.app_context():
+        dialect = db.engine.dialect.name
+        query = select(User.id).where(sqlfilter.user_condition(node, dialect))
+        plans = plans_of(lambda: db.session.scalars(query).all())
+        found = db.session.scalars(query).all()
+    assert found == [filled.config["FILLED"][0][7]]
+    [plan] = plans
+    assert "ix_user_emails_value_key" in plan, plan
+    assert "SCAN users" not in plan and "Seq Scan on users" not in plan, plan
