@@ -141,13 +141,16 @@ class Pending:
     def __init__(self, engine: Any, delay: float):
         self.delay = delay
         self._engine = weakref.ref(engine)  # the registry below is keyed by the engine
+        self._reset()
+
+    def _reset(self) -> None:
+        """Start empty, no timer; also in a forked child, whose parent writes its own rows."""
         self._lock = threading.Lock()
         self._writing = threading.Lock()  # one batch at a time, so rows land in order
         self._rows: list[dict[str, Any]] = []
         self._touch: set[int] = set()
         self._timer: threading.Timer | None = None
         self._failures = 0
-        _all_pending.add(self)
 
     def add(self, fields: dict[str, Any], touch: int | None = None) -> None:
         """Queue a row (see row()) and the id of a token whose last use is due (touch_id)."""
@@ -230,15 +233,6 @@ class Pending:
             self._timer = None
         self.flush()
 
-    def _forget(self) -> None:
-        """In a forked child: the rows and the timer are the parent's to write."""
-        self._lock = threading.Lock()
-        self._writing = threading.Lock()
-        self._rows = []
-        self._touch = set()
-        self._timer = None
-        self._failures = 0
-
 
 def _write_batch(engine: Any, rows: list[dict[str, Any]], touch: set[int]) -> None:
     direct = Direct(engine)
@@ -253,7 +247,6 @@ def _write_batch(engine: Any, rows: list[dict[str, Any]], touch: set[int]) -> No
         direct.close()  # rolls back what a failure left
 
 
-_all_pending: "weakref.WeakSet[Pending]" = weakref.WeakSet()
 _pending: "weakref.WeakKeyDictionary[Any, Pending]" = weakref.WeakKeyDictionary()
 _pending_lock = threading.Lock()
 
@@ -283,8 +276,8 @@ def close_pending(engine: Any) -> None:
 def _forget_pending_in_child() -> None:
     global _pending_lock
     _pending_lock = threading.Lock()
-    for batch in list(_all_pending):
-        batch._forget()
+    for batch in list(_pending.values()):
+        batch._reset()
 
 
 os.register_at_fork(after_in_child=_forget_pending_in_child)

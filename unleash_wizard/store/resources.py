@@ -109,11 +109,12 @@ def get_user(session: Session, user_id: str, lock: bool = False) -> User | None:
         # deadlocking a DELETE of this user against a PATCH of its group.
         query = query.with_for_update(key_share=True)
     user = session.scalar(query)
-    return user if user is not None and _scim_visible(user) else None
+    return user if user is not None and _visible(user.scim_managed, user.deleted_at) else None
 
 
-def _scim_visible(user: User) -> bool:
-    return bool(user.scim_managed) and user.deleted_at is None
+def _visible(scim_managed: Any, deleted_at: Any) -> bool:
+    """Return whether a user row found by key is one SCIM sees (see _by_key_only)."""
+    return bool(scim_managed) and deleted_at is None
 
 
 # Entra's cycles are mostly these: a lookup by an equality on an indexed key,
@@ -161,7 +162,7 @@ def users_by_key(target: Target, column: str, value: str, limit: int) -> list[Us
     """
     if column == User.id.key:
         rows = _USER_BY_ID.rows(target, {"value": value})
-        return [UserRow(*row[:-2]) for row in rows if row[-2] and row[-1] is None][:limit]
+        return [UserRow(*row[:-2]) for row in rows if _visible(*row[-2:])][:limit]
     rows = _USERS_BY_KEY[column].rows(target, {"value": value, "limit": limit})
     return [UserRow(*row) for row in rows]
 
@@ -511,7 +512,7 @@ def add_members(session: Session, group_id: str, user_ids: Iterable[str]) -> Non
     found = session.execute(
         select(User.id, User.scim_managed, User.deleted_at).where(User.id.in_(wanted))
     )
-    known = {uid for uid, managed, deleted_at in found if managed and deleted_at is None}
+    known = {uid for uid, managed, deleted_at in found if _visible(managed, deleted_at)}
     missing = [uid for uid in wanted if uid not in known]
     if missing:
         shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
