@@ -1,7 +1,10 @@
 """Count the instructions one SCIM request costs, with valgrind, in one process.
 
-    python -m bench.instructions              # lookup, create and the minimal app
+    python -m bench.instructions              # every kind below
     python -m bench.instructions lookup 200   # one kind, 200 requests
+
+Kinds: the app's lookup and create, the minimal app's lookup, and the durable
+app's (bench.durable_app) lookup and create.
 
 CPU time on a shared machine moves by 10 to 30% between runs; an instruction
 count does not. Each kind runs in a process of its own under valgrind's
@@ -30,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-KINDS = ("lookup", "create", "minimal")
+KINDS = ("lookup", "create", "minimal", "durable-lookup", "durable-create")
 WARM_UP = 50
 
 
@@ -68,6 +71,17 @@ def _requests(kind: str, folder: str) -> tuple[Callable[[int], None], Callable[[
     if kind == "minimal":
         os.environ["BENCH_TOKEN"] = secret = "bench-instructions"
         from .minimal_app import app
+    elif kind.startswith("durable"):
+        import sqlite3
+
+        os.environ["BENCH_TOKEN"] = secret = "bench-instructions"
+        os.environ["DURABLE_DATABASE_URL"] = f"sqlite:///{folder}/durable.db"
+        from .durable_app import TABLE
+        from .durable_app import app
+
+        connection = sqlite3.connect(f"{folder}/durable.db")
+        connection.execute(TABLE)
+        connection.close()
     else:
         from unleash_wizard import create_app
         from unleash_wizard import freeze_setup
@@ -115,7 +129,7 @@ def _requests(kind: str, folder: str) -> tuple[Callable[[int], None], Callable[[
     # Warm up, and the users the lookups find.
     for i in range(WARM_UP):
         (lookup if kind == "minimal" else create)(i)
-    return (create if kind == "create" else lookup), finish
+    return (create if kind.endswith("create") else lookup), finish
 
 
 def run(kind: str, count: int) -> None:

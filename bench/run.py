@@ -6,10 +6,12 @@
 Three rounds, each on fresh servers and a fresh database:
 
 1. compare: the same user workload (lookup then POST per user, then lookups)
-   against the app, a minimal Flask app under the same gunicorn settings, and
-   scim2-server (one process, in memory). Ratios of server CPU per request and
-   of throughput are taken here, side by side, because absolute figures on a
-   shared two-core machine move from run to run.
+   against the app, a minimal Flask app under the same gunicorn settings, the
+   minimal app storing each user in one durable row of the same database
+   (bench.durable_app, for reference: no target), and scim2-server (one
+   process, in memory). Ratios of server CPU per request and of throughput are
+   taken here, side by side, because absolute figures on a shared two-core
+   machine move from run to run.
 2. cycle: Entra's initial cycle (users, groups, member PATCHes one at a time and
    in batches), an incremental cycle (10% renamed, 5% disabled), then a full read
    back that counts lost and duplicated users, groups and memberships.
@@ -43,6 +45,7 @@ from .servers import durability
 from .servers import fresh_database
 from .servers import scratch_folder
 from .servers import serve_app
+from .servers import serve_durable
 from .servers import serve_minimal
 from .servers import serve_scim2_server
 from .workload import Task
@@ -246,6 +249,9 @@ def compare(report: Report, args: argparse.Namespace, size: Size, folder: Path) 
 
     with serve_minimal(args.gunicorn, folder) as server:
         workload(server)
+    with fresh_database(args.database_url, folder, "durable") as db_url:
+        with serve_durable(db_url, args.gunicorn, folder) as server:
+            workload(server)
     with fresh_database(args.database_url, folder, "compare") as db_url:
         with serve_app(db_url, args.gunicorn, folder) as server:
             workload(server)
@@ -254,6 +260,14 @@ def compare(report: Report, args: argparse.Namespace, size: Size, folder: Path) 
             workload(server)
 
     ours, bare = results["unleash-wizard"], results["minimal Flask"]
+    durable = results["durable Flask"]
+    for phase in ("users", "lookups"):
+        report.fact(
+            f"server CPU per request, {phase} phase: durable Flask / minimal Flask",
+            f"{durable[phase].cpu_ms / bare[phase].cpu_ms:.2f}x"
+            f" ({durable[phase].cpu_ms:.2f} vs {bare[phase].cpu_ms:.2f} ms);"
+            f" unleash-wizard / durable Flask {ours[phase].cpu_ms / durable[phase].cpu_ms:.2f}x",
+        )
     report.target(
         "server CPU per request, user create phase / minimal Flask",
         ours["users"].cpu_ms / bare["users"].cpu_ms,

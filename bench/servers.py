@@ -2,6 +2,7 @@
 
 - the app under gunicorn, on a fresh database (SQLite file or a new PostgreSQL database);
 - bench.minimal_app under the same gunicorn settings;
+- bench.durable_app, the minimal app storing users, the same again on a fresh database;
 - scim2-server's own command: one process, its in-memory store.
 """
 
@@ -279,6 +280,29 @@ def serve_minimal(settings_: Gunicorn, folder: Path) -> Iterator[Server]:
     command = _gunicorn("bench.minimal_app:app", port, settings_)
     with _spawn(command, env, url + "/healthz", folder) as (process, log_path):
         yield Server("minimal Flask", url + "/scim/v2", token, process, None, log_path)
+
+
+@contextmanager
+def serve_durable(db_url: str, settings_: Gunicorn, folder: Path) -> Iterator[Server]:
+    """Serve bench.durable_app under gunicorn with the same settings, on db_url."""
+    from .durable_app import TABLE
+
+    engine = create_engine(db_url)
+    with engine.begin() as connection:
+        connection.execute(text(TABLE))
+    engine.dispose()
+    token = secrets.token_urlsafe(32)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "BENCH_TOKEN": token,
+        "DURABLE_DATABASE_URL": db_url,
+        "PYTHONUNBUFFERED": "1",
+    }
+    command = _gunicorn("bench.durable_app:app", port, settings_)
+    with _spawn(command, env, url + "/healthz", folder) as (process, log_path):
+        yield Server("durable Flask", url + "/scim/v2", token, process, db_url, log_path)
 
 
 def scim2_server_command() -> list[str]:
