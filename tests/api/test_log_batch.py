@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from apps import ScimClient
+from apps import sql_statements
 from live import drop_database
 from live import prepare_database
 from live import run_live_server
@@ -126,6 +127,15 @@ def test_a_read_sends_no_insert_while_writes_and_failures_are_logged_before_thei
     ]
     assert batch_of(batched).flush() == 1
     assert logged(batched)[-1] == ("GET", "/scim/v2/Users", 200)
+
+
+def test_a_batch_writes_its_rows_in_one_statement(batched, scim):
+    for _ in range(5):
+        assert scim.get(LOOKUP).status_code == 200
+    with sql_statements(batched) as statements:
+        assert batch_of(batched).flush() == 5
+    assert len([sql for sql in statements if "INSERT INTO provisioning_log" in sql]) == 1
+    assert logged(batched) == [("GET", "/scim/v2/Users", 200)] * 5
 
 
 def test_a_batch_records_the_tokens_last_use(batched, scim):

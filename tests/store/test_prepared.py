@@ -61,6 +61,38 @@ def test_a_constraint_failure_is_sqlalchemys_integrity_error(app):
             direct.close()
 
 
+def test_many_rows_go_in_as_one_statement_with_their_types(app):
+    rows = [user_row(f"u-{i}", f"user{i}@example.com") for i in range(3)]
+    with sql_statements(app) as seen, app.app_context():
+        direct = Direct(db.engine)
+        try:
+            direct.begin_write()
+            INSERT_USER.execute_many(direct, rows)
+            INSERT_USER.execute_many(direct, [])  # nothing to send
+            direct.commit()
+            found = [READ_USER.rows(direct, {"id": f"u-{i}"}) for i in range(3)]
+        finally:
+            direct.close()
+    assert len([statement for statement in seen if statement.startswith("INSERT")]) == 1
+    for i, [(data, active, created, _deleted)] in enumerate(found):
+        assert data == {"userName": f"user{i}@example.com", "active": False}
+        assert active is False
+        assert isinstance(created, datetime)
+
+
+def test_a_constraint_failure_in_many_rows_is_an_integrity_error_and_undone(app):
+    rows = [user_row("u-1", "alice@example.com"), user_row("u-1", "bob@example.com")]
+    with app.app_context():
+        direct = Direct(db.engine)
+        try:
+            direct.begin_write()
+            with pytest.raises(IntegrityError):
+                INSERT_USER.execute_many(direct, rows)
+        finally:
+            direct.close()
+        assert db.session.scalars(select(User.id)).all() == []
+
+
 def test_a_rollback_undoes_and_close_gives_back_an_unfinished_write(app):
     with app.app_context():
         direct = Direct(db.engine)

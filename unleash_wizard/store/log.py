@@ -238,8 +238,7 @@ def _write_batch(engine: Any, rows: list[dict[str, Any]], touch: set[int]) -> No
     direct = Direct(engine)
     try:
         direct.begin_write()
-        for fields in rows:
-            _INSERT.execute(direct, fields)
+        _INSERT.execute_many(direct, rows)
         for token_id in sorted(touch):
             touch_id(direct, token_id)
         direct.commit()
