@@ -11,6 +11,7 @@ from datetime import timezone
 
 import pytest
 from apps import ScimClient
+from apps import sql_statements
 from flask import Flask
 from scim_checks import ENTERPRISE
 from scim_checks import LIST
@@ -647,6 +648,29 @@ def test_user_resource_lists_its_groups(scim):
     ]
     projected = assert_scim_json(scim.get(f"/scim/v2/Users/{user['id']}?excludedAttributes=groups"))
     assert "groups" not in projected
+
+
+def test_lookups_read_a_users_live_groups_with_the_user_in_name_order(app, scim):
+    user = create_user(scim, "a@example.com", externalId="ext-a")
+    for name in ("beta", "Alpha", "gamma", "Zeta"):
+        body = {"displayName": name, "members": [{"value": user["id"]}]}
+        assert_scim_json(scim.post("/scim/v2/Groups", json=body), 201)
+    zeta = scim.get('/scim/v2/Groups?filter=displayName eq "Zeta"').get_json()["Resources"][0]
+    assert scim.delete(f"/scim/v2/Groups/{zeta['id']}").status_code == 204
+    lookups = [
+        '/scim/v2/Users?filter=userName eq "A@example.com"',
+        '/scim/v2/Users?filter=externalId eq "ext-a"',
+        f"/scim/v2/Users/{user['id']}",
+    ]
+
+    with sql_statements(app) as seen:
+        bodies = [assert_scim_json(scim.get(path)) for path in lookups]
+
+    for body in bodies:
+        resource = body["Resources"][0] if "Resources" in body else body
+        assert [group["display"] for group in resource["groups"]] == ["Alpha", "beta", "gamma"]
+    assert not [sql for sql in seen if "FROM groups JOIN memberships" in sql]
+    assert len([sql for sql in seen if "FROM memberships JOIN groups" in sql]) == len(lookups)
 
 
 # ---------------------------------------------------------------------------

@@ -643,7 +643,11 @@ def _user_resources(
     memberships: dict[str, list[tuple[str, str]]] = {}
     # A user created by this request is in no group yet: no query needed.
     if want_groups and not new and len(users) == 1:
-        memberships = {users[0].id: store.groups_of_user(_reader(), users[0].id)}
+        user = users[0]
+        read = user.groups if isinstance(user, store.UserRow) else None
+        memberships = {
+            user.id: read if read is not None else store.groups_of_user(_reader(), user.id)
+        }
     elif want_groups and not new:
         memberships = store.groups_of(db.session, [u.id for u in users])
     resources = [store.user_to_scim(u, root, memberships.get(u.id)) for u in users]

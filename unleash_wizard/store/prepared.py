@@ -273,6 +273,13 @@ class Direct:
 Target = Session | scoped_session | Direct
 
 
+def dialect_of(target: Target) -> Dialect:
+    """Return the dialect target's statements run in."""
+    if isinstance(target, Direct):
+        return target.dialect
+    return target.get_bind().dialect
+
+
 def _resolve(target: Target) -> tuple[Dialect, Any, Any]:
     """Return the dialect, the DB-API connection and the listeners to run statements on."""
     if isinstance(target, Direct):

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 from typing import NamedTuple
 
+from sqlalchemy import JSON
 from sqlalchemy import ColumnElement
 from sqlalchemy import Select
 from sqlalchemy import bindparam
@@ -22,7 +23,9 @@ from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
 
 from ..scim.errors import ScimError
 from ..scim.errors import invalid_value
@@ -38,6 +41,7 @@ from .models import UserEmail
 from .models import utcnow
 from .prepared import Prepared
 from .prepared import Target
+from .prepared import dialect_of
 
 
 class LocalAccountConflict(ScimError):
@@ -69,6 +73,9 @@ class UserRow(NamedTuple):
     created_at: datetime
     modified_at: datetime
     version: int
+    # The (id, displayName) of its groups when the query read them with the
+    # user (users_by_key; [] for a user just created), else None.
+    groups: list[tuple[str, str]] | None = None
 
 
 def _key(text: str | None) -> str | None:
@@ -117,11 +124,52 @@ def _visible(scim_managed: Any, deleted_at: Any) -> bool:
     return bool(scim_managed) and deleted_at is None
 
 
+class _GroupList(FunctionElement):
+    """A user's groups as one JSON array of [id, displayName, deleted_at, sort key].
+
+    Written per dialect because the two spell JSON aggregation differently.
+    PostgreSQL sorts in the aggregate, by its collation, as the ORM's
+    ORDER BY does; SQLite's json_group_array takes no ORDER BY (before
+    3.44), so _group_pairs() sorts by the key, in the code point order that
+    SQLite's BINARY collation also uses.
+    """
+
+    type = JSON()
+    inherit_cache = True
+
+
+@compiles(_GroupList, "postgresql")
+def _group_list_postgresql(element: _GroupList, compiler: Any, **kw: Any) -> str:
+    group_id, name, deleted_at, key = (compiler.process(c, **kw) for c in element.clauses)
+    return f"json_agg(json_build_array({group_id}, {name}, {deleted_at}) ORDER BY {key})"
+
+
+@compiles(_GroupList, "sqlite")
+def _group_list_sqlite(element: _GroupList, compiler: Any, **kw: Any) -> str:
+    group_id, name, deleted_at, key = (compiler.process(c, **kw) for c in element.clauses)
+    return f"json_group_array(json_array({group_id}, {name}, {deleted_at}, {key}))"
+
+
 # Entra's cycles are mostly these: a lookup by an equality on an indexed key,
 # then a create. They run as Prepared statements (see prepared.py); every other
-# query goes through the ORM.
+# query goes through the ORM. A lookup reads the groups of the users it finds
+# in the same statement, as a subquery per user found: on PostgreSQL a round
+# trip less for every lookup that finds its user.
+_GROUPS_OF_ROW = (
+    select(_GroupList(Group.id, Group.display_name, Group.deleted_at, Group.display_name_key))
+    .select_from(Membership)
+    .join(Group, Group.id == Membership.group_id)
+    .where(Membership.user_id == User.id)
+    .scalar_subquery()
+)
 _LIVE_USER_ROWS = select(
-    User.id, User.data, User.active, User.created_at, User.modified_at, User.version
+    User.id,
+    User.data,
+    User.active,
+    User.created_at,
+    User.modified_at,
+    User.version,
+    _GROUPS_OF_ROW,
 ).where(User.scim_managed.is_(True), User.deleted_at.is_(None))
 # The indexed columns a lookup by equality reads directly, by column name.
 _USERS_BY_KEY = {
@@ -162,9 +210,19 @@ def users_by_key(target: Target, column: str, value: str, limit: int) -> list[Us
     """
     if column == User.id.key:
         rows = _USER_BY_ID.rows(target, {"value": value})
-        return [UserRow(*row[:-2]) for row in rows if _visible(*row[-2:])][:limit]
-    rows = _USERS_BY_KEY[column].rows(target, {"value": value, "limit": limit})
-    return [UserRow(*row) for row in rows]
+        rows = [row[:-2] for row in rows if _visible(*row[-2:])][:limit]
+    else:
+        rows = _USERS_BY_KEY[column].rows(target, {"value": value, "limit": limit})
+    sqlite = dialect_of(target).name == "sqlite"
+    return [UserRow(*row[:-1], groups=_group_pairs(row[-1], sqlite)) for row in rows]
+
+
+def _group_pairs(found: list[list[Any]] | None, sort: bool) -> list[tuple[str, str]]:
+    """Return the (id, displayName) of the live groups in a _GroupList array."""
+    items = found or []  # PostgreSQL's json_agg of no rows is NULL
+    if sort:
+        items = sorted(items, key=lambda item: item[3] or "")
+    return [(item[0], item[1]) for item in items if item[2] is None]  # see _by_key_only
 
 
 def groups_of_user(target: Target, user_id: str) -> list[tuple[str, str]]:
@@ -221,7 +279,7 @@ def insert_user(target: Target, data: dict[str, Any]) -> UserRow:
     _INSERT_USER.execute(target, row)
     for email in emails:
         _INSERT_EMAIL.execute(target, email)
-    return UserRow(*(row[field] for field in UserRow._fields))
+    return UserRow(*(row[field] for field in UserRow._fields[:-1]), groups=[])
 
 
 def new_user_rows(
