@@ -120,6 +120,17 @@ def test_a_lookup_by_username_uses_the_live_name_index(filled):
     assert any("uq_users_user_name_key_live" in plan for plan in plans), plans
 
 
+def test_a_lookups_groups_come_through_the_memberships_user_index(filled):
+    """The groups read with a looked-up user (step 23) start from that user's memberships."""
+    user_ids, _ = filled.config["FILLED"]
+    with filled.app_context():
+        plans = plans_of(lambda: store.users_by_key(db.session, "id", user_ids[7], 1))
+        [found] = store.users_by_key(db.session, "id", user_ids[7], 1)
+    [plan] = plans
+    assert "ix_memberships_user_id" in plan, plan
+    assert found.groups == [(filled.config["FILLED"][1][0], "Group 0")]
+
+
 @pytest.mark.parametrize(
     "reads",
     [
