@@ -9,7 +9,7 @@ app's cost over bare Flask any durable create pays, and how much is the app's
 own work (docs/PERFORMANCE.md).
 
 DURABLE_DATABASE_URL names the database, as an SQLAlchemy URL (sqlite:///path
-or postgresql+psycopg://...), on which bench.servers has made TABLE.
+or postgresql+psycopg://...), on which create_table() has made its table.
 """
 
 import json
@@ -23,7 +23,9 @@ from typing import Any
 from flask import Flask
 from flask import Response
 from flask import request
+from sqlalchemy import create_engine
 from sqlalchemy import make_url
+from sqlalchemy import text
 
 from .minimal_app import LIST_URN
 from .minimal_app import answer
@@ -34,6 +36,15 @@ TABLE = (
     " (id VARCHAR(36) PRIMARY KEY, user_name VARCHAR(255) UNIQUE NOT NULL, body TEXT NOT NULL)"
 )
 USER_NAME_EQ = re.compile(r'^\s*userName\s+eq\s+"([^"]*)"\s*$', re.I)
+
+
+def create_table(url: str) -> None:
+    """Make the users table on url, before the server starts (not per worker thread)."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text(TABLE))
+    engine.dispose()
+
 
 app = Flask(__name__)
 app.before_request(check_token)

@@ -72,16 +72,12 @@ def _requests(kind: str, folder: str) -> tuple[Callable[[int], None], Callable[[
         os.environ["BENCH_TOKEN"] = secret = "bench-instructions"
         from .minimal_app import app
     elif kind.startswith("durable"):
-        import sqlite3
-
         os.environ["BENCH_TOKEN"] = secret = "bench-instructions"
-        os.environ["DURABLE_DATABASE_URL"] = f"sqlite:///{folder}/durable.db"
-        from .durable_app import TABLE
+        os.environ["DURABLE_DATABASE_URL"] = url = f"sqlite:///{folder}/durable.db"
         from .durable_app import app
+        from .durable_app import create_table
 
-        connection = sqlite3.connect(f"{folder}/durable.db")
-        connection.execute(TABLE)
-        connection.close()
+        create_table(url)
     else:
         from unleash_wizard import create_app
         from unleash_wizard import freeze_setup

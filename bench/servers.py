@@ -285,12 +285,9 @@ def serve_minimal(settings_: Gunicorn, folder: Path) -> Iterator[Server]:
 @contextmanager
 def serve_durable(db_url: str, settings_: Gunicorn, folder: Path) -> Iterator[Server]:
     """Serve bench.durable_app under gunicorn with the same settings, on db_url."""
-    from .durable_app import TABLE
+    from .durable_app import create_table
 
-    engine = create_engine(db_url)
-    with engine.begin() as connection:
-        connection.execute(text(TABLE))
-    engine.dispose()
+    create_table(db_url)
     token = secrets.token_urlsafe(32)
     port = free_port()
     url = f"http://127.0.0.1:{port}"

@@ -635,21 +635,23 @@ def _refuse_search_get(resource_id: str) -> None:
 # ---------------------------------------------------------------------------
 
 
-def _user_resources(
-    users: list[Any], listing: Listing | None, new: bool = False
-) -> list[dict[str, Any]]:
+def _user_resources(users: list[Any], listing: Listing | None) -> list[dict[str, Any]]:
     root = base_url()
-    want_groups = listing.wants("groups") if listing else True
     memberships: dict[str, list[tuple[str, str]]] = {}
-    # A user created by this request is in no group yet: no query needed.
-    if want_groups and not new and len(users) == 1:
-        user = users[0]
-        read = user.groups if isinstance(user, store.UserRow) else None
-        memberships = {
-            user.id: read if read is not None else store.groups_of_user(_reader(), user.id)
-        }
-    elif want_groups and not new:
-        memberships = store.groups_of(db.session, [u.id for u in users])
+    if listing is None or listing.wants("groups"):
+        # A lookup's rows and a new user carry their groups (UserRow.groups);
+        # the others' are read here.
+        unread = []
+        for user in users:
+            read = user.groups if isinstance(user, store.UserRow) else None
+            if read is None:
+                unread.append(user.id)
+            else:
+                memberships[user.id] = read
+        if len(unread) == 1:
+            memberships[unread[0]] = store.groups_of_user(_reader(), unread[0])
+        elif unread:
+            memberships.update(store.groups_of(db.session, unread))
     resources = [store.user_to_scim(u, root, memberships.get(u.id)) for u in users]
     if listing is None:
         return resources
@@ -659,7 +661,7 @@ def _user_resources(
 def _user_response(user: Any, status: int = 200) -> Response:
     params = _query()
     listing = Listing(user_type(), params) if params else None
-    resource = _user_resources([user], listing, new=status == 201)[0]
+    resource = _user_resources([user], listing)[0]
     headers = {"ETag": store.etag(user.version)}
     if status == 201:
         headers["Location"] = f"{base_url()}/Users/{user.id}"

@@ -112,15 +112,7 @@ class Prepared:
         dialect, dbapi_connection, listeners = _resolve(target)
         compiled = self._compile(dialect)
         arguments = [_arguments(compiled, params) for params in rows]
-        cursor = dbapi_connection.cursor()
-        try:
-            for listener in listeners:
-                listener(None, cursor, compiled.sql, arguments, None, True)
-            cursor.executemany(compiled.sql, arguments)
-        except dialect.loaded_dbapi.Error as error:
-            raise _translated(dialect, compiled.sql, arguments, error) from error
-        finally:
-            cursor.close()
+        _execute(dialect, dbapi_connection, listeners, compiled.sql, arguments, many=True).close()
 
     def execute(self, target: "Target", params: Mapping[str, Any]) -> int:
         """Run a write; return the number of rows it changed."""
@@ -315,13 +307,21 @@ def _arguments(compiled: _Compiled, params: Mapping[str, Any]) -> Sequence[Any] 
 
 
 def _execute(
-    dialect: Dialect, dbapi_connection: Any, listeners: Any, sql: str, arguments: Any
+    dialect: Dialect,
+    dbapi_connection: Any,
+    listeners: Any,
+    sql: str,
+    arguments: Any,
+    many: bool = False,
 ) -> Any:
     cursor = dbapi_connection.cursor()
     for listener in listeners:
-        listener(None, cursor, sql, arguments, None, False)
+        listener(None, cursor, sql, arguments, None, many)
     try:
-        cursor.execute(sql, arguments)
+        if many:
+            cursor.executemany(sql, arguments)
+        else:
+            cursor.execute(sql, arguments)
     except dialect.loaded_dbapi.Error as error:
         cursor.close()
         raise _translated(dialect, sql, arguments, error) from error
