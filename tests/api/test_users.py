@@ -29,6 +29,7 @@ from scim_checks import user_body
 from sqlalchemy import select
 
 from unleash_wizard.extensions import db
+from unleash_wizard.store import resources as store
 from unleash_wizard.store.models import User
 from unleash_wizard.store.models import UserEmail
 
@@ -134,6 +135,26 @@ def test_post_duplicate_username_is_409_uniqueness_case_insensitively(scim):
     response = scim.post("/scim/v2/Users", json=user_body("BJensen@Example.COM"))
 
     assert_scim_error(response, 409, "uniqueness")
+
+
+def test_post_that_loses_a_race_for_its_username_is_409_and_keeps_nothing(app, scim, monkeypatch):
+    """Two creates of one userName pass the check at once; the unique index decides.
+
+    The check is switched off to stand for the other create committing between
+    this one's check and its INSERT.
+    """
+    emails = [{"value": "racer@example.com", "type": "work", "primary": True}]
+    first = create_user(scim, "racer@example.com", emails=emails)["id"]
+    monkeypatch.setattr(store, "_check_user_name", lambda *_args: None)
+
+    response = scim.post("/scim/v2/Users", json=user_body("Racer@Example.com", emails=emails))
+
+    assert_scim_error(response, 409, "uniqueness")
+    with app.app_context():
+        assert db.session.scalars(select(User.id)).all() == [first]
+        assert db.session.scalars(select(UserEmail.user_id)).all() == [first]
+    # The connection the failed create used serves the next one.
+    assert scim.post("/scim/v2/Users", json=user_body("other@example.com")).status_code == 201
 
 
 def test_post_matching_a_local_account_is_409_and_leaves_it_unchanged(app, scim):

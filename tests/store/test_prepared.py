@@ -49,7 +49,23 @@ def test_values_go_in_and_come_out_as_sqlalchemy_types(app):
     assert deleted is None
 
 
-def test_a_constraint_failure_is_sqlalchemys_integrity_error(app):
+def user_ids(app) -> list[str]:
+    with app.app_context():
+        ids = db.session.scalars(select(User.id).order_by(User.id)).all()
+        db.session.remove()
+    return ids
+
+
+@pytest.mark.parametrize(
+    "meet_it",
+    [
+        pytest.param(lambda direct: direct.sync(), id="sync"),
+        pytest.param(lambda direct: READ_USER.rows(direct, {"id": "u-1"}), id="read"),
+        pytest.param(lambda direct: direct.commit(), id="commit"),
+    ],
+)
+def test_a_constraint_failure_is_an_integrity_error_by_the_next_sync_read_or_commit(app, meet_it):
+    """SQLite raises at the statement; PostgreSQL's pipeline where the statement is sent."""
     with app.app_context():
         direct = Direct(db.engine)
         try:
@@ -57,8 +73,16 @@ def test_a_constraint_failure_is_sqlalchemys_integrity_error(app):
             INSERT_USER.execute(direct, user_row("u-1", "alice@example.com"))
             with pytest.raises(IntegrityError):
                 INSERT_USER.execute(direct, user_row("u-1", "bob@example.com"))
+                meet_it(direct)
+            direct.rollback()
+            assert READ_USER.rows(direct, {"id": "u-1"}) == []  # the whole write undone
+            # The connection serves the next write.
+            direct.begin_write()
+            INSERT_USER.execute(direct, user_row("u-2", "carol@example.com"))
+            direct.commit()
         finally:
             direct.close()
+    assert user_ids(app) == ["u-2"]
 
 
 def test_many_rows_go_in_as_one_statement_with_their_types(app):
@@ -88,6 +112,7 @@ def test_a_constraint_failure_in_many_rows_is_an_integrity_error_and_undone(app)
             direct.begin_write()
             with pytest.raises(IntegrityError):
                 INSERT_USER.execute_many(direct, rows)
+                direct.sync()
         finally:
             direct.close()
         assert db.session.scalars(select(User.id)).all() == []

@@ -42,6 +42,7 @@ from .models import utcnow
 from .prepared import Prepared
 from .prepared import Target
 from .prepared import dialect_of
+from .prepared import sync
 
 
 class LocalAccountConflict(ScimError):
@@ -279,6 +280,7 @@ def insert_user(target: Target, data: dict[str, Any]) -> UserRow:
     _INSERT_USER.execute(target, row)
     for email in emails:
         _INSERT_EMAIL.execute(target, email)
+    sync(target)  # a userName taken since the check fails here, as an IntegrityError
     return UserRow(*(row[field] for field in UserRow._fields[:-1]), groups=[])
 
 
