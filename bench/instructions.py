@@ -3,7 +3,8 @@
     python -m bench.instructions              # every kind below
     python -m bench.instructions lookup 200   # one kind, 200 requests
 
-Kinds: the app's lookup and create, the minimal app's lookup, and the durable
+Kinds: the app's lookup and create, the minimal app's lookup, the same lookup
+as one WSGI function with no framework (bench.bare_app), and the durable
 app's (bench.durable_app) lookup and create.
 
 CPU time on a shared machine moves by 10 to 30% between runs; an instruction
@@ -33,7 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-KINDS = ("lookup", "create", "minimal", "durable-lookup", "durable-create")
+KINDS = ("lookup", "create", "minimal", "bare", "durable-lookup", "durable-create")
 WARM_UP = 50
 
 
@@ -68,9 +69,12 @@ def _requests(kind: str, folder: str) -> tuple[Callable[[int], None], Callable[[
     The finishing one writes the log rows still waiting in their batch.
     """
     finish: Callable[[], None] = lambda: None  # noqa: E731 - the minimal app keeps no log
-    if kind == "minimal":
+    if kind in ("minimal", "bare"):
         os.environ["BENCH_TOKEN"] = secret = "bench-instructions"
-        from .minimal_app import app
+        if kind == "bare":
+            from .bare_app import app
+        else:
+            from .minimal_app import app
     elif kind.startswith("durable"):
         os.environ["BENCH_TOKEN"] = secret = "bench-instructions"
         os.environ["DURABLE_DATABASE_URL"] = url = f"sqlite:///{folder}/durable.db"
@@ -124,7 +128,7 @@ def _requests(kind: str, folder: str) -> tuple[Callable[[int], None], Callable[[
 
     # Warm up, and the users the lookups find.
     for i in range(WARM_UP):
-        (lookup if kind == "minimal" else create)(i)
+        (lookup if kind in ("minimal", "bare") else create)(i)
     return (create if kind.endswith("create") else lookup), finish
 
 
