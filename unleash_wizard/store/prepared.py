@@ -161,13 +161,14 @@ class Direct:
     no BEGIN and COMMIT round trips; a write begins explicitly (begin_write),
     on SQLite with BEGIN IMMEDIATE, as transactions.begin_write() does.
 
-    On PostgreSQL (psycopg) a durable write runs in the driver's pipeline
-    mode: a statement goes out with the next one whose answer is needed (a
-    read, sync(), the COMMIT), not in a round trip of its own. A user create
-    is then four round trips, not seven: the token check, BEGIN with the
-    userName check, the inserts (synced, so a taken userName fails at its
-    INSERT), and the log row with the COMMIT. A write's failure raises at
-    that next point, as SQLAlchemy's exception class.
+    On PostgreSQL (psycopg, on libpq 14 or newer) a durable write runs in
+    the driver's pipeline mode: a statement goes out with the next one whose
+    answer is needed (a read, sync(), the COMMIT), not in a round trip of
+    its own. A user create is then four round trips, not seven: the token
+    check, BEGIN with the userName check, the inserts (synced, so a taken
+    userName fails at its INSERT), and the log row with the COMMIT. A
+    write's failure raises at that next point, as SQLAlchemy's exception
+    class.
     """
 
     def __init__(self, engine: Engine):
@@ -204,7 +205,7 @@ class Direct:
             return
         if self.dialect.name != "sqlite":
             if durable:
-                if self.dialect.driver == "psycopg":
+                if self.dialect.driver == "psycopg" and _pipeline_supported():
                     self._enter_pipeline()
                 self._statement("BEGIN")
         else:
@@ -327,6 +328,14 @@ def dialect_of(target: Target) -> Dialect:
     if isinstance(target, Direct):
         return target.dialect
     return target.get_bind().dialect
+
+
+@functools.cache
+def _pipeline_supported() -> bool:
+    """Return whether psycopg's libpq has pipeline mode (libpq 14 and newer)."""
+    import psycopg  # only asked when the dialect's driver is psycopg
+
+    return psycopg.Pipeline.is_supported()
 
 
 def sync(target: Target) -> None:
