@@ -134,9 +134,7 @@ def authenticate() -> Response | None:
     state.scim_touch = None
     scheme, _, secret = req.headers.get("Authorization", "").partition(" ")
     try:
-        token, enabled = tokens.credentials(
-            direct, secret.strip() if scheme.lower() == "bearer" else ""
-        )
+        token, enabled = _credentials(direct, secret.strip() if scheme.lower() == "bearer" else "")
         live = token is not None and tokens.is_live(token)
         if not live:
             direct.rollback()
@@ -161,6 +159,23 @@ def authenticate() -> Response | None:
     if "\x00" in path or b"%00" in query or b"\x00" in query:
         raise invalid_value("The URL contains NUL (%00)")
     return None
+
+
+def _credentials(direct: Direct, secret: str) -> tuple[Any, bool]:
+    """Return the token with this secret (or None) and whether SCIM is on.
+
+    A pooled connection the database dropped while it sat idle (a restart, a
+    failover) fails the first statement of a request, this one. Nothing else
+    has run and it is a read, so it runs once more, on a new connection:
+    Entra sees no error for a restart it did not witness.
+    """
+    try:
+        return tokens.credentials(direct, secret)
+    except SQLAlchemyError:
+        direct.rollback()
+        if not direct.dropped:
+            raise
+    return tokens.credentials(direct, secret)
 
 
 def _close_direct(_error: BaseException | None) -> None:

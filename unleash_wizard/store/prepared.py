@@ -180,6 +180,9 @@ class Direct:
         self._relaxed = False  # this transaction commits without an fsync (SQLite)
         self._pipeline: Any = None  # psycopg's Pipeline while a write runs in one
         self._leave_pipeline: contextlib.ExitStack | None = None
+        # The database dropped a connection this Direct held (a restart, a
+        # failover): rollback() found it gone and discarded it.
+        self.dropped = False
 
     @property
     def dbapi_connection(self) -> Any:
@@ -279,9 +282,32 @@ class Direct:
                     self._statement("ROLLBACK")
             else:
                 self._end_pipeline()
-                self._call(connection.rollback, "ROLLBACK")
+                try:
+                    connection.rollback()
+                except self.dialect.loaded_dbapi.Error as error:
+                    if not self.dialect.is_disconnect(error, connection, None):
+                        raise _translated(self.dialect, "ROLLBACK", (), error) from error
+                    # The database ended the transaction with the connection:
+                    # nothing is left to undo, and the next use gets a new one.
+                    self._discard(error)
         finally:
             self._finished()
+
+    def _discard(self, error: Exception) -> None:
+        """Drop a connection the database closed, and those the pool made before it.
+
+        A restart or a failover closes every connection at once, so, as
+        SQLAlchemy's own Connection does on a disconnect (the pool has no
+        public call for it), the pool replaces all connections older than
+        now on their next checkout instead of handing out each dead one to a
+        request of its own.
+        """
+        pooled, self._pooled, self._dbapi_connection = self._pooled, None, None
+        self.dropped = True
+        try:
+            self.engine.pool._invalidate(pooled, error)
+        finally:
+            pooled.close()
 
     def _finished(self) -> None:
         self.writing = False
@@ -293,21 +319,23 @@ class Direct:
 
     def close(self) -> None:
         """Undo anything not committed and give the connection back to the pool."""
-        if self._pooled is None:
-            return
         pooled = self._pooled
+        if pooled is None:
+            return
         try:
-            try:
-                self.rollback()
-                if self.dialect.name != "sqlite":
-                    connection = self._dbapi_connection
-                    self._call(functools.partial(setattr, connection, "autocommit", False), "")
-            except BaseException:
-                pooled.invalidate()  # never back to the pool in autocommit mode
-                raise
+            self.rollback()
+            if self._pooled is None:
+                return  # dropped by the database; rollback() discarded it
+            if self.dialect.name != "sqlite":
+                connection = self._dbapi_connection
+                self._call(functools.partial(setattr, connection, "autocommit", False), "")
+        except BaseException:
+            pooled.invalidate()  # never back to the pool in autocommit mode
+            raise
         finally:
-            self._pooled = self._dbapi_connection = None
-            pooled.close()
+            if self._pooled is not None:
+                self._pooled = self._dbapi_connection = None
+                pooled.close()
 
     def _call(self, action: Callable[[], Any], sql: str) -> None:
         try:
