@@ -12,6 +12,7 @@ from unleash_wizard import PAGE_HOOKS
 from unleash_wizard import ROOT
 from unleash_wizard import App
 from unleash_wizard import pages_only
+from unleash_wizard.extensions import db
 
 
 def test_the_extensions_page_hooks_are_found_and_wrapped(app):
@@ -98,3 +99,21 @@ def test_the_wsgi_entry_freezes_what_setup_made(tmp_path):
     # The app's modules and routes run to tens of thousands of objects.
     assert int(frozen) > 10_000
     assert enabled == "True"  # frozen, not switched off: new garbage is still collected
+
+
+def test_a_page_that_cannot_get_a_database_connection_says_so_with_a_503(app_with):
+    """The pool's one connection is taken: the page waits its timeout, then explains."""
+    pool = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.2}
+    app = app_with(SQLALCHEMY_ENGINE_OPTIONS=pool)
+    client = app.test_client()
+    with app.app_context():
+        engine = db.engine
+    with engine.connect():  # holds the pool's only connection
+        response = client.get("/")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert response.content_type.startswith("text/html")
+    assert "The database is not answering" in page
+    assert "Reload the page" in page
+    assert client.get("/").status_code == 302  # the connection is free again: first run

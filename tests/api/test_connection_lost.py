@@ -129,3 +129,17 @@ def test_a_connection_lost_inside_a_write_is_503_and_keeps_nothing(setup, statem
     assert failed == [503]  # the failure's row, written on a new connection
     retried = scim.post("/scim/v2/Users", json=user_body("carol@example.com"))
     assert retried.status_code == 201
+
+
+def test_a_restart_costs_a_page_one_reload_that_says_why(setup):
+    app, _scim, admin, database = setup
+    client = app.test_client()
+    # No admin yet: every page asks the database and sends the visitor to the first run.
+    assert client.get("/auth/login").status_code == 302
+
+    terminate(admin, database)
+
+    first = client.get("/auth/login")
+    assert first.status_code == 503
+    assert "The database is not answering" in first.get_data(as_text=True)
+    assert client.get("/auth/login").status_code == 302  # the pool made new connections

@@ -367,9 +367,16 @@ def handle_http_error(error: HTTPException) -> Response | HTTPException:
 
 
 def handle_database_error(error: SQLAlchemyError) -> Response:
-    """Answer a database failure under /scim/v2 as a SCIM error, never an HTML page."""
+    """Answer a database failure under /scim/v2 as a SCIM error, never an HTML page.
+
+    On the admin pages an unreachable or busy database (a restart, a
+    failover, no pooled connection free) gets a page that says so and to
+    reload, with a 503; anything else stays a 500.
+    """
     if not _is_scim_request():
-        raise error
+        if not isinstance(error, (OperationalError, PoolTimeout)):
+            raise error
+        return _database_unavailable_page(error)
     _undo()
     current_app.logger.warning("SCIM request failed on the database: %s", type(error).__name__)
     if isinstance(error, IntegrityError):
@@ -379,6 +386,18 @@ def handle_database_error(error: SQLAlchemyError) -> Response:
     return _error_response(
         ScimError(status, "The database is busy or unavailable; retry the request")
     )
+
+
+def _database_unavailable_page(error: SQLAlchemyError) -> Response:
+    try:
+        db.session.rollback()
+    except SQLAlchemyError:
+        pass  # the connection is gone; SQLAlchemy has invalidated it already
+    current_app.logger.warning("Page request failed on the database: %s", type(error).__name__)
+    # Rendered straight from the environment: the pages' context processors
+    # and base.html read the signed-in account from the database.
+    page = current_app.jinja_env.get_template("errors/503.html").render()
+    return Response(page, 503, {"Retry-After": "5"}, content_type="text/html; charset=utf-8")
 
 
 def handle_unexpected(error: Exception) -> Response:
