@@ -35,6 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 KINDS = ("lookup", "create", "minimal", "bare", "durable-lookup", "durable-create")
+STORELESS = ("minimal", "bare")  # nothing to create: they look up and answer empty
 WARM_UP = 50
 
 
@@ -69,7 +70,7 @@ def _requests(kind: str, folder: str) -> tuple[Callable[[int], None], Callable[[
     The finishing one writes the log rows still waiting in their batch.
     """
     finish: Callable[[], None] = lambda: None  # noqa: E731 - the minimal app keeps no log
-    if kind in ("minimal", "bare"):
+    if kind in STORELESS:
         os.environ["BENCH_TOKEN"] = secret = "bench-instructions"
         if kind == "bare":
             from .bare_app import app
@@ -128,7 +129,7 @@ def _requests(kind: str, folder: str) -> tuple[Callable[[int], None], Callable[[
 
     # Warm up, and the users the lookups find.
     for i in range(WARM_UP):
-        (lookup if kind in ("minimal", "bare") else create)(i)
+        (lookup if kind in STORELESS else create)(i)
     return (create if kind.endswith("create") else lookup), finish
 
 

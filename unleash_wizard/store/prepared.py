@@ -239,18 +239,21 @@ class Direct:
         if self._pipeline is not None:
             self._call(self._pipeline.sync, "")
 
-    def _end_pipeline(self) -> None:
-        """Leave pipeline mode, on the way out of a failed or undone write.
+    def _end_pipeline(self, quietly: bool = True) -> None:
+        """Leave pipeline mode: send what is queued and wait for all of it.
 
-        Leaving sends what is queued, which the ROLLBACK that follows undoes,
-        and a failure met there was raised already or is being undone.
+        On the way out of a failed or undone write (quietly) a failure met
+        here was raised already or is being undone by the ROLLBACK that
+        follows; after a COMMIT it is the commit's failure.
         """
         leave, self._leave_pipeline, self._pipeline = self._leave_pipeline, None, None
-        if leave is not None:
-            try:
-                leave.close()
-            except self.dialect.loaded_dbapi.Error:
-                pass
+        if leave is None:
+            return
+        try:
+            leave.close()
+        except self.dialect.loaded_dbapi.Error as error:
+            if not quietly:
+                raise _translated(self.dialect, "COMMIT", (), error) from error
 
     def commit(self) -> None:
         """Commit what was written; a failure raises SQLAlchemy's exception classes."""
@@ -263,8 +266,7 @@ class Direct:
                 # The COMMIT goes out with what is queued, and leaving the
                 # pipeline is the one sync that waits for them all.
                 self._statement("COMMIT")
-                leave, self._leave_pipeline, self._pipeline = self._leave_pipeline, None, None
-                self._call(leave.close, "COMMIT")
+                self._end_pipeline(quietly=False)
             else:
                 self._call(connection.commit, "COMMIT")
         finally:
